@@ -1,0 +1,589 @@
+//! One ZMTP connection as a sans-IO state machine: greeting, security handshake, then framed
+//! messages and heartbeats.
+//!
+//! The driver (courier-socket) feeds it whatever bytes arrive with [`Connection::receive`],
+//! takes [`Event`]s with [`Connection::poll_event`], queues messages with
+//! [`Connection::send`], and writes out what [`Connection::take_output`] returns. The
+//! connection never reads a clock: heartbeat timers are the driver's.
+
+use std::collections::VecDeque;
+
+use bytes::{Buf, Bytes, BytesMut};
+use thiserror::Error;
+
+use crate::command::{Command, CommandError};
+use crate::frame::{Frame, FrameDecoder, FrameError, Limits};
+use crate::greeting::{Greeting, GreetingError, GREETING_LEN};
+use crate::mechanism::{HandshakeError, Mechanism, Progress};
+use crate::message::Multipart;
+use crate::metadata::{self, Metadata, MetadataError};
+use crate::socket_type::SocketType;
+
+/// What a connection needs to know about our side.
+#[derive(Clone, Debug)]
+pub struct ConnectionConfig {
+    /// Our socket type, announced in Socket-Type.
+    pub socket_type: SocketType,
+    /// Our routing id, announced as Identity (empty: none; DEALER/ROUTER/REQ always send the
+    /// property, as libzmq does).
+    pub identity: Bytes,
+    /// Limits on what the peer may send.
+    pub limits: Limits,
+    /// Further metadata properties to announce.
+    pub extra_metadata: Metadata,
+}
+
+impl ConnectionConfig {
+    /// A config for `socket_type` with default limits and no routing id.
+    pub fn new(socket_type: SocketType) -> Self {
+        ConnectionConfig {
+            socket_type,
+            identity: Bytes::new(),
+            limits: Limits::default(),
+            extra_metadata: Metadata::new(),
+        }
+    }
+
+    fn metadata(&self) -> Result<Metadata, MetadataError> {
+        let mut meta = Metadata::new();
+        meta.push(metadata::SOCKET_TYPE, self.socket_type.as_str())?;
+        if matches!(
+            self.socket_type,
+            SocketType::Dealer | SocketType::Router | SocketType::Req
+        ) {
+            meta.push(metadata::IDENTITY, self.identity.clone())?;
+        }
+        for (name, value) in self.extra_metadata.iter() {
+            meta.push(name, value.clone())?;
+        }
+        Ok(meta)
+    }
+}
+
+/// What we learned about the peer in the handshake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The peer's ZMTP version.
+    pub version: (u8, u8),
+    /// The peer's socket type.
+    pub socket_type: SocketType,
+    /// The peer's Identity property (empty if none).
+    pub identity: Bytes,
+    /// All of the peer's metadata.
+    pub metadata: Metadata,
+    /// The peer's authenticated public key (CURVE).
+    pub public_key: Option<[u8; 32]>,
+}
+
+impl PeerInfo {
+    /// Whether the peer speaks ZMTP 3.1 or later (PING and PONG).
+    pub fn supports_heartbeats(&self) -> bool {
+        self.version >= (3, 1)
+    }
+}
+
+/// Something that happened on the connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The handshake succeeded.
+    HandshakeComplete(PeerInfo),
+    /// A whole message arrived.
+    Message(Multipart),
+    /// The peer sent a PING; a PONG is already queued.
+    Ping {
+        /// The peer's time to live in deciseconds (0: none).
+        ttl_deciseconds: u16,
+    },
+    /// The peer answered a PING.
+    Pong {
+        /// The context of our PING.
+        context: Bytes,
+    },
+}
+
+/// Why a connection failed. Each error closes that one connection.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// Bad greeting.
+    #[error(transparent)]
+    Greeting(#[from] GreetingError),
+    /// Bad frame.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// Bad command after the handshake.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// The handshake failed.
+    #[error(transparent)]
+    Handshake(#[from] HandshakeError),
+    /// The peer sent ERROR after the handshake.
+    #[error("peer closed the connection with ERROR: {reason}")]
+    PeerError {
+        /// The peer's reason.
+        reason: String,
+    },
+    /// `send` before the handshake finished.
+    #[error("connection is not ready: the handshake has not finished")]
+    NotReady,
+    /// The connection failed earlier and can no longer be used.
+    #[error("connection already failed")]
+    Failed,
+    /// Our own metadata could not be encoded.
+    #[error("invalid local metadata: {0}")]
+    LocalMetadata(#[from] MetadataError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Greeting,
+    Handshake,
+    Active,
+    Failed,
+}
+
+/// A ZMTP connection state machine.
+#[derive(Debug)]
+pub struct Connection {
+    config: ConnectionConfig,
+    mechanism: Box<dyn Mechanism>,
+    ours: Greeting,
+    phase: Phase,
+    peer_version: (u8, u8),
+    decoder: FrameDecoder,
+    partial: Vec<Bytes>,
+    scratch: Vec<Frame>,
+    events: VecDeque<Event>,
+    output: BytesMut,
+    peer: Option<PeerInfo>,
+}
+
+impl Connection {
+    /// A connection for our side; our greeting is queued for output at once.
+    pub fn new(config: ConnectionConfig, mechanism: Box<dyn Mechanism>) -> Self {
+        let ours = Greeting::new(mechanism.name(), mechanism.as_server());
+        let mut output = BytesMut::with_capacity(256);
+        output.extend_from_slice(&ours.encode());
+        Connection {
+            decoder: FrameDecoder::new(config.limits),
+            config,
+            mechanism,
+            ours,
+            phase: Phase::Greeting,
+            peer_version: (0, 0),
+            partial: Vec::new(),
+            scratch: Vec::new(),
+            events: VecDeque::new(),
+            output,
+            peer: None,
+        }
+    }
+
+    /// Whether the handshake is done and messages flow.
+    pub fn is_active(&self) -> bool {
+        self.phase == Phase::Active
+    }
+
+    /// The peer, once the handshake is done.
+    pub fn peer(&self) -> Option<&PeerInfo> {
+        self.peer.as_ref()
+    }
+
+    /// Our config.
+    pub fn config(&self) -> &ConnectionConfig {
+        &self.config
+    }
+
+    /// How many bytes the decoder wants before it can progress (a read-size hint).
+    pub fn wanted(&self, buffered: usize) -> usize {
+        match self.phase {
+            Phase::Greeting => GREETING_LEN.saturating_sub(buffered).max(1),
+            _ => self.decoder.wanted(buffered),
+        }
+    }
+
+    /// Consumes as much of `input` as forms whole greeting, commands and frames, queuing events
+    /// and output. An error means the connection must be closed (after writing any output: it
+    /// may hold an ERROR command for the peer).
+    pub fn receive(&mut self, input: &mut BytesMut) -> Result<(), ConnectionError> {
+        let result = self.receive_inner(input);
+        if result.is_err() {
+            self.phase = Phase::Failed;
+        }
+        result
+    }
+
+    fn receive_inner(&mut self, input: &mut BytesMut) -> Result<(), ConnectionError> {
+        loop {
+            match self.phase {
+                Phase::Failed => return Err(ConnectionError::Failed),
+                Phase::Greeting => {
+                    let Some(theirs) = Greeting::decode(input)? else {
+                        return Ok(());
+                    };
+                    input.advance(GREETING_LEN);
+                    self.ours.check_peer(&theirs)?;
+                    self.peer_version = theirs.version;
+                    self.phase = Phase::Handshake;
+                    let meta = self.config.metadata()?;
+                    let mut out = std::mem::take(&mut self.scratch);
+                    let progress = self.mechanism.start(&theirs, &meta, &mut out);
+                    self.write_frames(&mut out);
+                    self.scratch = out;
+                    self.on_progress(progress?)?;
+                }
+                Phase::Handshake => {
+                    let Some(frame) = self.decoder.decode(input)? else {
+                        return Ok(());
+                    };
+                    if !frame.command {
+                        return Err(HandshakeError::MessageBeforeReady.into());
+                    }
+                    let mut out = std::mem::take(&mut self.scratch);
+                    let progress = self.mechanism.on_command(frame.body, &mut out);
+                    self.write_frames(&mut out);
+                    self.scratch = out;
+                    match progress {
+                        Ok(p) => self.on_progress(p)?,
+                        Err(e) => {
+                            self.queue_error(&e);
+                            return Err(e.into());
+                        }
+                    }
+                }
+                Phase::Active => {
+                    let Some(frame) = self.decoder.decode(input)? else {
+                        return Ok(());
+                    };
+                    let frame = self.mechanism.decode(frame)?;
+                    if frame.command {
+                        self.on_command(frame.body)?;
+                    } else {
+                        self.partial.push(frame.body);
+                        if !frame.more {
+                            let frames = std::mem::take(&mut self.partial);
+                            // Never empty: we just pushed a frame.
+                            if let Ok(msg) = Multipart::new(frames) {
+                                self.events.push_back(Event::Message(msg));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_progress(&mut self, progress: Progress) -> Result<(), ConnectionError> {
+        let Progress::Done(metadata) = progress else {
+            return Ok(());
+        };
+        let info = match self.check_peer_metadata(metadata) {
+            Ok(info) => info,
+            Err(e) => {
+                self.queue_error(&e);
+                return Err(e.into());
+            }
+        };
+        self.phase = Phase::Active;
+        self.peer = Some(info.clone());
+        self.events.push_back(Event::HandshakeComplete(info));
+        Ok(())
+    }
+
+    fn check_peer_metadata(&self, metadata: Metadata) -> Result<PeerInfo, HandshakeError> {
+        let theirs = metadata
+            .get(metadata::SOCKET_TYPE)
+            .ok_or(HandshakeError::MissingSocketType)?;
+        let ours = self.config.socket_type;
+        let socket_type = SocketType::from_wire(theirs)
+            .filter(|&t| ours.compatible_with(t))
+            .ok_or_else(|| HandshakeError::IncompatibleSocketType {
+                ours,
+                theirs: theirs.escape_ascii().to_string(),
+            })?;
+        Ok(PeerInfo {
+            version: self.peer_version,
+            socket_type,
+            identity: metadata
+                .get(metadata::IDENTITY)
+                .cloned()
+                .unwrap_or_default(),
+            metadata,
+            public_key: self.mechanism.peer_public_key(),
+        })
+    }
+
+    fn on_command(&mut self, body: Bytes) -> Result<(), ConnectionError> {
+        match Command::parse(&body)? {
+            Command::Ping {
+                ttl_deciseconds,
+                context,
+            } => {
+                self.send_command(&Command::Pong { context })?;
+                self.events.push_back(Event::Ping { ttl_deciseconds });
+            }
+            Command::Pong { context } => self.events.push_back(Event::Pong { context }),
+            Command::Error { reason } => {
+                return Err(ConnectionError::PeerError {
+                    reason: String::from_utf8_lossy(&reason).into_owned(),
+                })
+            }
+            // READY again, SUBSCRIBE, CANCEL and unknown commands mean nothing to DEALER and
+            // ROUTER; libzmq ignores them too.
+            Command::Ready(_) | Command::Other(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Queues an ERROR command telling the peer why we refuse it (best effort; the
+    /// connection closes after it).
+    fn queue_error(&mut self, error: &HandshakeError) {
+        if matches!(error, HandshakeError::PeerError { .. }) {
+            return;
+        }
+        let reason = Bytes::from(error.to_string());
+        Command::Error { reason }.encode(&mut self.output);
+    }
+
+    fn write_frames(&mut self, frames: &mut Vec<Frame>) {
+        for frame in frames.drain(..) {
+            frame.encode(&mut self.output);
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Queues a message for output.
+    pub fn send(&mut self, msg: &Multipart) -> Result<(), ConnectionError> {
+        match self.phase {
+            Phase::Active => {}
+            Phase::Failed => return Err(ConnectionError::Failed),
+            _ => return Err(ConnectionError::NotReady),
+        }
+        let frames = msg.frames();
+        let last = frames.len().saturating_sub(1);
+        for (i, body) in frames.iter().enumerate() {
+            let frame = self.mechanism.encode(Frame::data(body.clone(), i < last))?;
+            frame.encode(&mut self.output);
+        }
+        Ok(())
+    }
+
+    /// Queues a PING (ZMTP 3.1 peers only; ignored for 3.0 peers). `ttl_deciseconds` asks
+    /// the peer to close the connection if it hears nothing from us for that long.
+    pub fn ping(&mut self, ttl_deciseconds: u16, context: Bytes) -> Result<(), ConnectionError> {
+        if !self
+            .peer
+            .as_ref()
+            .is_some_and(PeerInfo::supports_heartbeats)
+        {
+            return Ok(());
+        }
+        self.send_command(&Command::Ping {
+            ttl_deciseconds,
+            context,
+        })
+    }
+
+    fn send_command(&mut self, cmd: &Command) -> Result<(), ConnectionError> {
+        let frame = self.mechanism.encode(cmd.to_frame())?;
+        frame.encode(&mut self.output);
+        Ok(())
+    }
+
+    /// Whether output is waiting to be written.
+    pub fn has_output(&self) -> bool {
+        !self.output.is_empty()
+    }
+
+    /// Bytes queued for output.
+    pub fn output_len(&self) -> usize {
+        self.output.len()
+    }
+
+    /// Takes all queued output.
+    pub fn take_output(&mut self) -> BytesMut {
+        self.output.split()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::null::Null;
+
+    fn conn(t: SocketType, id: &'static [u8]) -> Connection {
+        let mut cfg = ConnectionConfig::new(t);
+        cfg.identity = Bytes::from_static(id);
+        Connection::new(cfg, Box::new(Null::new()))
+    }
+
+    /// Moves bytes between two connections until neither has output; returns the events.
+    fn pump(a: &mut Connection, b: &mut Connection) -> (Vec<Event>, Vec<Event>) {
+        let (mut ea, mut eb) = (Vec::new(), Vec::new());
+        let (mut ina, mut inb) = (BytesMut::new(), BytesMut::new());
+        while a.has_output() || b.has_output() {
+            inb.extend_from_slice(&a.take_output());
+            ina.extend_from_slice(&b.take_output());
+            a.receive(&mut ina).unwrap();
+            b.receive(&mut inb).unwrap();
+        }
+        while let Some(e) = a.poll_event() {
+            ea.push(e);
+        }
+        while let Some(e) = b.poll_event() {
+            eb.push(e);
+        }
+        (ea, eb)
+    }
+
+    #[test]
+    fn null_handshake_dealer_router() {
+        let mut d = conn(SocketType::Dealer, b"client-1");
+        let mut r = conn(SocketType::Router, b"");
+        let (ed, er) = pump(&mut d, &mut r);
+        let Event::HandshakeComplete(peer) = &er[0] else {
+            panic!("{er:?}")
+        };
+        assert_eq!(peer.socket_type, SocketType::Dealer);
+        assert_eq!(&peer.identity[..], b"client-1");
+        assert_eq!(peer.version, (3, 1));
+        assert!(
+            matches!(&ed[0], Event::HandshakeComplete(p) if p.socket_type == SocketType::Router)
+        );
+        assert!(d.is_active() && r.is_active());
+    }
+
+    #[test]
+    fn messages_and_heartbeats() {
+        let mut d = conn(SocketType::Dealer, b"");
+        let mut r = conn(SocketType::Router, b"");
+        pump(&mut d, &mut r);
+        let msg = Multipart::new(vec![
+            Bytes::from_static(b"HELLO"),
+            Bytes::new(),
+            Bytes::from(vec![b'x'; 300]),
+        ])
+        .unwrap();
+        d.send(&msg).unwrap();
+        d.ping(30, Bytes::from_static(b"c")).unwrap();
+        let (ed, er) = pump(&mut d, &mut r);
+        assert_eq!(
+            er,
+            vec![
+                Event::Message(msg),
+                Event::Ping {
+                    ttl_deciseconds: 30
+                }
+            ]
+        );
+        assert_eq!(
+            ed,
+            vec![Event::Pong {
+                context: Bytes::from_static(b"c")
+            }]
+        );
+    }
+
+    #[test]
+    fn send_before_handshake_is_refused() {
+        let mut d = conn(SocketType::Dealer, b"");
+        assert_eq!(
+            d.send(&Multipart::single(&b"x"[..])),
+            Err(ConnectionError::NotReady)
+        );
+    }
+
+    #[test]
+    fn incompatible_socket_types_are_refused_with_error_command() {
+        let mut d = conn(SocketType::Dealer, b"");
+        let mut p = conn(SocketType::Pub, b"");
+        let mut to_d = BytesMut::new();
+        let mut to_p = BytesMut::new();
+        to_p.extend_from_slice(&d.take_output());
+        to_d.extend_from_slice(&p.take_output());
+        d.receive(&mut to_d).unwrap();
+        p.receive(&mut to_p).unwrap();
+        to_d.extend_from_slice(&p.take_output());
+        let err = d.receive(&mut to_d).unwrap_err();
+        assert_eq!(
+            err,
+            ConnectionError::Handshake(HandshakeError::IncompatibleSocketType {
+                ours: SocketType::Dealer,
+                theirs: "PUB".into()
+            })
+        );
+        // The ERROR command for the peer is queued.
+        let out = d.take_output();
+        assert!(out.windows(5).any(|w| w == b"ERROR"), "{out:?}");
+        assert_eq!(
+            d.receive(&mut BytesMut::new()),
+            Err(ConnectionError::Failed)
+        );
+    }
+
+    #[test]
+    fn mechanism_mismatch_is_refused() {
+        let mut d = conn(SocketType::Dealer, b"");
+        let mut input = BytesMut::from(
+            &Greeting::new(crate::greeting::MechanismName::CURVE, true).encode()[..],
+        );
+        assert!(matches!(
+            d.receive(&mut input),
+            Err(ConnectionError::Greeting(
+                GreetingError::MechanismMismatch { .. }
+            ))
+        ));
+    }
+
+    #[test]
+    fn data_before_ready_is_refused() {
+        let mut d = conn(SocketType::Dealer, b"");
+        let mut input = BytesMut::from(
+            &Greeting::new(crate::greeting::MechanismName::NULL, false).encode()[..],
+        );
+        input.extend_from_slice(b"\x00\x01x");
+        assert_eq!(
+            d.receive(&mut input),
+            Err(ConnectionError::Handshake(
+                HandshakeError::MessageBeforeReady
+            ))
+        );
+    }
+
+    #[test]
+    fn peer_error_in_handshake() {
+        let mut d = conn(SocketType::Dealer, b"");
+        let mut input = BytesMut::from(
+            &Greeting::new(crate::greeting::MechanismName::NULL, false).encode()[..],
+        );
+        Command::Error {
+            reason: Bytes::from_static(b"go away"),
+        }
+        .encode(&mut input);
+        assert_eq!(
+            d.receive(&mut input),
+            Err(ConnectionError::Handshake(HandshakeError::PeerError {
+                reason: "go away".into()
+            }))
+        );
+    }
+
+    #[test]
+    fn missing_socket_type() {
+        let mut d = conn(SocketType::Dealer, b"");
+        let mut input = BytesMut::from(
+            &Greeting::new(crate::greeting::MechanismName::NULL, false).encode()[..],
+        );
+        Command::Ready(Metadata::new()).encode(&mut input);
+        assert_eq!(
+            d.receive(&mut input),
+            Err(ConnectionError::Handshake(
+                HandshakeError::MissingSocketType
+            ))
+        );
+    }
+}

@@ -1,0 +1,82 @@
+//! The NULL mechanism (RFC 23): each side sends READY with its metadata; no security.
+
+use bytes::Bytes;
+
+use crate::command::Command;
+use crate::frame::Frame;
+use crate::greeting::{Greeting, MechanismName};
+use crate::mechanism::{HandshakeError, Mechanism, Progress};
+use crate::metadata::Metadata;
+
+/// NULL handshake state: waiting for the peer's READY, then done.
+#[derive(Debug, Default)]
+pub struct Null {
+    done: bool,
+}
+
+impl Null {
+    /// A new NULL handshake.
+    pub fn new() -> Self {
+        Null::default()
+    }
+}
+
+impl Mechanism for Null {
+    fn name(&self) -> MechanismName {
+        MechanismName::NULL
+    }
+
+    fn as_server(&self) -> bool {
+        false
+    }
+
+    fn start(
+        &mut self,
+        _peer: &Greeting,
+        metadata: &Metadata,
+        out: &mut Vec<Frame>,
+    ) -> Result<Progress, HandshakeError> {
+        out.push(Command::Ready(metadata.clone()).to_frame());
+        Ok(Progress::Continue)
+    }
+
+    fn on_command(
+        &mut self,
+        body: Bytes,
+        _out: &mut Vec<Frame>,
+    ) -> Result<Progress, HandshakeError> {
+        match Command::parse(&body)? {
+            Command::Ready(meta) if !self.done => {
+                self.done = true;
+                Ok(Progress::Done(meta))
+            }
+            Command::Error { reason } => Err(HandshakeError::PeerError {
+                reason: String::from_utf8_lossy(&reason).into_owned(),
+            }),
+            other => Err(HandshakeError::UnexpectedCommand {
+                name: command_name(&other),
+                mechanism: MechanismName::NULL,
+                expected: "READY or ERROR",
+            }),
+        }
+    }
+
+    fn encode(&mut self, frame: Frame) -> Result<Frame, HandshakeError> {
+        Ok(frame)
+    }
+
+    fn decode(&mut self, frame: Frame) -> Result<Frame, HandshakeError> {
+        Ok(frame)
+    }
+}
+
+/// A command's name, for error messages.
+pub(crate) fn command_name(cmd: &Command) -> String {
+    match cmd {
+        Command::Ready(_) => "READY".into(),
+        Command::Error { .. } => "ERROR".into(),
+        Command::Ping { .. } => "PING".into(),
+        Command::Pong { .. } => "PONG".into(),
+        Command::Other(raw) => raw.name_lossy(),
+    }
+}

@@ -1,0 +1,915 @@
+//! Interop test harness for courier.
+//!
+//! courier must talk to real ZeroMQ peers, so its interop tests run the
+//! reference apps written against pyzmq (libzmq) as child processes and watch
+//! what they print. This crate gives those tests:
+//!
+//! * [`python()`]: a Python interpreter from a private virtualenv with pyzmq
+//!   (pinned in `interop-tests/python/requirements.txt`), created on first use
+//!   and shared, under a cross-process lock, by every test process;
+//! * [`py_script()`] / [`py_command()`]: our pyzmq peer programs
+//!   (`ref_server.py`, `ref_client.py`, ...);
+//! * [`Peer`]: a spawned child process whose stdout lines are collected on a
+//!   background thread, with bounded waits ([`Peer::expect_line`]) that panic
+//!   with the child's recent output and stderr;
+//! * [`free_port()`], [`tcp_endpoint()`], [`scratch_dir()`] and
+//!   [`cargo_bin()`] for courier's own binaries.
+//!
+//! Nothing here ever skips a test: a missing Python or a failed `pip install`
+//! is a loud panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Environment variable naming the base interpreter used to create the venv
+/// (default `python3`).
+pub const BASE_PYTHON_ENV: &str = "COURIER_INTEROP_PYTHON";
+
+/// How long [`python()`] waits for another process holding the venv lock.
+const VENV_LOCK_WAIT: Duration = Duration::from_secs(15 * 60);
+
+/// A venv lock older than this is taken over whoever holds it (making the
+/// venv never takes that long).
+const VENV_LOCK_STALE: Duration = Duration::from_secs(10 * 60);
+
+/// How many stdout lines a panic message from [`Peer`] shows.
+const TAIL_LINES: usize = 50;
+
+/// How many bytes of stderr a panic message from [`Peer`] shows.
+const TAIL_STDERR: usize = 8 * 1024;
+
+// ---------------------------------------------------------------------------
+// Paths
+// ---------------------------------------------------------------------------
+
+/// The workspace root (the parent of this crate's manifest directory).
+pub fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| manifest.to_path_buf())
+}
+
+/// Cargo's target directory: `$CARGO_TARGET_DIR` if set (a relative value is
+/// taken relative to the workspace root), else `<workspace>/target`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                workspace_root().join(dir)
+            }
+        }
+        _ => workspace_root().join("target"),
+    }
+}
+
+/// The virtualenv used by the interop tests: `<target>/interop-venv`.
+pub fn venv_dir() -> PathBuf {
+    target_dir().join("interop-venv")
+}
+
+/// The directory holding our Python peer programs: `interop-tests/python`.
+pub fn python_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("python")
+}
+
+/// Path of `interop-tests/python/<name>`; panics if it does not exist.
+pub fn py_script(name: &str) -> PathBuf {
+    let path = python_dir().join(name);
+    assert!(
+        path.is_file(),
+        "interop-tests: python script {} does not exist",
+        path.display()
+    );
+    path
+}
+
+/// A fresh, empty, uniquely named directory under
+/// `<target>/interop-scratch/` for one test's files (left in place after the
+/// test for post-mortems; `cargo clean` removes it).
+pub fn scratch_dir(label: &str) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let safe: String = label
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let dir = target_dir()
+        .join("interop-scratch")
+        .join(format!("{safe}-{}-{n}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("interop-tests: cannot create {}: {e}", dir.display()));
+    dir
+}
+
+// ---------------------------------------------------------------------------
+// Network
+// ---------------------------------------------------------------------------
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, read
+/// back and released). Another process could take it in between; tests use it
+/// at once.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .unwrap_or_else(|e| panic!("interop-tests: cannot bind 127.0.0.1:0: {e}"));
+    listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("interop-tests: local_addr failed: {e}"))
+        .port()
+}
+
+/// `tcp://127.0.0.1:<port>`.
+pub fn tcp_endpoint(port: u16) -> String {
+    format!("tcp://127.0.0.1:{port}")
+}
+
+// ---------------------------------------------------------------------------
+// The Python venv
+// ---------------------------------------------------------------------------
+
+/// The venv's interpreter, `<target>/interop-venv/bin/python`, making sure the
+/// venv exists and imports `zmq` (creating it with `python3 -m venv` and
+/// `pip install -r interop-tests/python/requirements.txt` if needed).
+///
+/// Safe to call from many threads and many test processes at once: the work
+/// is done once per process, under a lock directory
+/// (`<target>/interop-venv.lock`, created atomically) across processes.
+///
+/// # Panics
+///
+/// Loudly, with the failing command's output, if the venv cannot be made or
+/// pyzmq cannot be imported. Interop tests are never skipped.
+pub fn python() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(ensure_venv).clone()
+}
+
+fn venv_python() -> PathBuf {
+    venv_dir().join("bin").join("python")
+}
+
+fn requirements() -> PathBuf {
+    python_dir().join("requirements.txt")
+}
+
+fn stamp_path() -> PathBuf {
+    venv_dir().join(".courier-requirements")
+}
+
+/// True if the venv's python runs, imports zmq, and was provisioned from the
+/// current requirements.txt.
+fn venv_ready(reqs: &str) -> bool {
+    let py = venv_python();
+    if !py.exists() {
+        return false;
+    }
+    match std::fs::read_to_string(stamp_path()) {
+        Ok(stamp) if stamp == reqs => {}
+        _ => return false,
+    }
+    imports_zmq(&py).is_ok()
+}
+
+fn imports_zmq(py: &Path) -> Result<String, String> {
+    let out = Command::new(py)
+        .args([
+            "-c",
+            "import zmq; print(zmq.pyzmq_version(), zmq.zmq_version())",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", py.display()))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(format!(
+            "`{} -c 'import zmq'` failed ({}):\n{}",
+            py.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+fn venv_panic(what: &str) -> ! {
+    panic!(
+        "\n==================== INTEROP VENV FAILURE ====================\n\
+         interop-tests could not provide a Python venv with pyzmq at {}.\n\
+         {what}\n\
+         Fix: make `python3 -m venv` work (Debian: apt-get install python3-venv) \
+         and let pip reach PyPI, or set {BASE_PYTHON_ENV} to a suitable python3.\n\
+         ===============================================================\n",
+        venv_dir().display()
+    )
+}
+
+fn ensure_venv() -> PathBuf {
+    let reqs = std::fs::read_to_string(requirements())
+        .unwrap_or_else(|e| venv_panic(&format!("cannot read {}: {e}", requirements().display())));
+    if venv_ready(&reqs) {
+        return venv_python();
+    }
+    let _lock = DirLock::acquire(&target_dir().join("interop-venv.lock"), VENV_LOCK_WAIT);
+    // Someone else may have done the work while we waited.
+    if venv_ready(&reqs) {
+        return venv_python();
+    }
+    let py = venv_python();
+    if !py.exists() {
+        let base = std::env::var_os(BASE_PYTHON_ENV).unwrap_or_else(|| "python3".into());
+        let mut cmd = Command::new(&base);
+        cmd.arg("-m").arg("venv");
+        if venv_dir().exists() {
+            // A broken venv (e.g. its base interpreter is gone): start over.
+            cmd.arg("--clear");
+        }
+        run_or_panic(cmd.arg(venv_dir()), "create the venv");
+        if !py.exists() {
+            venv_panic(&format!(
+                "`{} -m venv` succeeded but {} is missing",
+                base.to_string_lossy(),
+                py.display()
+            ));
+        }
+    }
+    run_or_panic(
+        Command::new(&py)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "-q",
+                "-r",
+            ])
+            .arg(requirements()),
+        "pip install -r requirements.txt",
+    );
+    if let Err(e) = imports_zmq(&py) {
+        venv_panic(&format!("after pip install, pyzmq does not import: {e}"));
+    }
+    if let Err(e) = std::fs::write(stamp_path(), &reqs) {
+        venv_panic(&format!("cannot write {}: {e}", stamp_path().display()));
+    }
+    py
+}
+
+fn run_or_panic(cmd: &mut Command, what: &str) {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| venv_panic(&format!("cannot {what}: cannot run {cmd:?}: {e}")));
+    if !out.status.success() {
+        venv_panic(&format!(
+            "cannot {what}: {cmd:?} failed ({})\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+}
+
+/// A cross-process lock: a directory created atomically with
+/// `std::fs::create_dir`, holding an `owner` file with the holder's pid.
+/// A lock whose holder no longer runs is taken over. Released on drop.
+struct DirLock {
+    dir: PathBuf,
+}
+
+impl DirLock {
+    fn acquire(dir: &Path, wait: Duration) -> DirLock {
+        if let Some(parent) = dir.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let deadline = Instant::now() + wait;
+        loop {
+            match std::fs::create_dir(dir) {
+                Ok(()) => {
+                    let _ = std::fs::write(dir.join("owner"), std::process::id().to_string());
+                    return DirLock {
+                        dir: dir.to_path_buf(),
+                    };
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => venv_panic(&format!("cannot create lock {}: {e}", dir.display())),
+            }
+            Self::break_if_stale(dir);
+            if Instant::now() > deadline {
+                venv_panic(&format!(
+                    "timed out after {wait:?} waiting for lock {} (remove it if no test runs)",
+                    dir.display()
+                ));
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Removes the lock if its owner pid is recorded and no longer running,
+    /// or if it is older than [`VENV_LOCK_STALE`].
+    fn break_if_stale(dir: &Path) {
+        let age = std::fs::metadata(dir)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .unwrap_or_default();
+        if age > VENV_LOCK_STALE {
+            let _ = std::fs::remove_dir_all(dir);
+            return;
+        }
+        let owner = dir.join("owner");
+        let Ok(pid) = std::fs::read_to_string(&owner) else {
+            // Just created and the owner file not yet written, or a foreign
+            // lock without one: only break it once it is a minute old.
+            if age > Duration::from_secs(60) {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            return;
+        };
+        let pid = pid.trim();
+        if pid.is_empty() || Path::new("/proc").join(pid).exists() {
+            return;
+        }
+        // Re-read right before removing, to narrow the race with a new owner.
+        if std::fs::read_to_string(&owner).is_ok_and(|p| p.trim() == pid) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A `Command` running `python -u <interop-tests/python/script> args...` with
+/// the venv's interpreter and `PYTHONUNBUFFERED=1`.
+pub fn py_command<I, S>(script: &str, args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new(python());
+    cmd.arg("-u")
+        .arg(py_script(script))
+        .args(args)
+        .env("PYTHONUNBUFFERED", "1");
+    cmd
+}
+
+// ---------------------------------------------------------------------------
+// Our own binaries
+// ---------------------------------------------------------------------------
+
+/// Path of the workspace binary `name` (package of the same name, e.g.
+/// `courier-server`, `courier-client`), building it first with
+/// `cargo build -p <name> --bin <name>` (once per process and binary).
+///
+/// The profile follows the running test executable (`--release` if it lives
+/// under `target/release`); otherwise `target/debug/<name>`.
+///
+/// # Panics
+///
+/// If the build fails or the binary is not where cargo should have put it.
+pub fn cargo_bin(name: &str) -> PathBuf {
+    cargo_bin_of(name, name)
+}
+
+/// Like [`cargo_bin()`], for binary `bin` of package `package`.
+pub fn cargo_bin_of(package: &str, bin: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<(String, String), PathBuf>>> = OnceLock::new();
+    let map = BUILT.get_or_init(|| Mutex::new(HashMap::new()));
+    // Holding the lock while building serialises builds within the process;
+    // cargo itself locks the target dir across processes.
+    let mut built = map.lock().unwrap_or_else(|e| e.into_inner());
+    let key = (package.to_string(), bin.to_string());
+    if let Some(path) = built.get(&key) {
+        return path.clone();
+    }
+    let release = std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            exe.parent()
+                .and_then(Path::parent)
+                .and_then(Path::file_name)
+                .map(|n| n == "release")
+        })
+        .unwrap_or(false);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(workspace_root())
+        .args(["build", "-p", package, "--bin", bin]);
+    if release {
+        cmd.arg("--release");
+    }
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("interop-tests: cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "interop-tests: {cmd:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = target_dir()
+        .join(if release { "release" } else { "debug" })
+        .join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "interop-tests: built {bin} but {} does not exist",
+        path.display()
+    );
+    built.insert(key, path.clone());
+    path
+}
+
+// ---------------------------------------------------------------------------
+// JSON event lines
+// ---------------------------------------------------------------------------
+
+/// Parses one stdout line of our peers (one JSON object per line).
+pub fn parse_event(line: &str) -> Option<serde_json::Value> {
+    serde_json::from_str::<serde_json::Value>(line)
+        .ok()
+        .filter(serde_json::Value::is_object)
+}
+
+/// True if `line` is a JSON event whose `"event"` is `name` and whose other
+/// fields include every `(key, value)` of `fields` (a string field is
+/// compared with `value` as text; any other field with `value` parsed as
+/// JSON, e.g. `("frames", "1")`).
+pub fn is_event(line: &str, name: &str, fields: &[(&str, &str)]) -> bool {
+    let Some(v) = parse_event(line) else {
+        return false;
+    };
+    if v.get("event").and_then(serde_json::Value::as_str) != Some(name) {
+        return false;
+    }
+    fields.iter().all(|(k, want)| match v.get(*k) {
+        Some(serde_json::Value::String(s)) => s == want,
+        Some(other) => {
+            serde_json::from_str::<serde_json::Value>(want)
+                .ok()
+                .as_ref()
+                == Some(other)
+        }
+        None => false,
+    })
+}
+
+/// A predicate for [`Peer::expect_line`]: see [`is_event`].
+pub fn event<'a>(name: &'a str, fields: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> bool + 'a {
+    move |line| is_event(line, name, fields)
+}
+
+/// Lowercase hex of `bytes` (how our peers print routing identities).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Peer: a child process we watch
+// ---------------------------------------------------------------------------
+
+/// A spawned child process (a Python peer or any binary) whose stdout lines
+/// are read on a background thread, and whose stderr is kept in a buffer for
+/// diagnostics. Killed and reaped on [`Peer::stop`] or drop.
+pub struct Peer {
+    name: String,
+    pid: u32,
+    child: Option<Child>,
+    status: Option<ExitStatus>,
+    rx: Receiver<String>,
+    eof: bool,
+    lines: Vec<String>,
+    cursor: usize,
+    stderr: Arc<Mutex<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer")
+            .field("name", &self.name)
+            .field("pid", &self.pid)
+            .field("lines", &self.lines.len())
+            .field("status", &self.status)
+            .finish()
+    }
+}
+
+impl Peer {
+    /// Spawns `cmd` with stdin closed and stdout/stderr piped; `name` labels
+    /// panic messages.
+    ///
+    /// # Panics
+    ///
+    /// If the process cannot be started.
+    pub fn spawn(mut cmd: Command, name: &str) -> Peer {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("interop-tests: cannot spawn {name} ({cmd:?}): {e}"));
+        let pid = child.id();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr_pipe = child.stderr.take().expect("piped stderr");
+
+        let (tx, rx) = mpsc::channel();
+        thread::Builder::new()
+            .name(format!("{name}-stdout"))
+            .spawn(move || {
+                let mut reader = BufReader::new(stdout);
+                let mut buf = Vec::new();
+                loop {
+                    buf.clear();
+                    match reader.read_until(b'\n', &mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {
+                            let line = String::from_utf8_lossy(&buf)
+                                .trim_end_matches(['\n', '\r'])
+                                .to_string();
+                            if tx.send(line).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            })
+            .expect("spawn stdout reader thread");
+
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&stderr);
+        thread::Builder::new()
+            .name(format!("{name}-stderr"))
+            .spawn(move || {
+                let mut pipe = stderr_pipe;
+                let mut chunk = [0u8; 4096];
+                loop {
+                    match pipe.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => sink
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                    }
+                }
+            })
+            .expect("spawn stderr reader thread");
+
+        Peer {
+            name: name.to_string(),
+            pid,
+            child: Some(child),
+            status: None,
+            rx,
+            eof: false,
+            lines: Vec::new(),
+            cursor: 0,
+            stderr,
+        }
+    }
+
+    /// Spawns `python -u interop-tests/python/<script> args...` from the venv.
+    pub fn python<I, S>(script: &str, args: I, name: &str) -> Peer
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Peer::spawn(py_command(script, args), name)
+    }
+
+    /// The label given at spawn.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Moves lines already read by the background thread into `self.lines`,
+    /// without blocking.
+    fn drain(&mut self) {
+        loop {
+            match self.rx.try_recv() {
+                Ok(line) => self.lines.push(line),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    self.eof = true;
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for one more line; false on timeout or EOF.
+    fn pull(&mut self, deadline: Instant) -> bool {
+        if self.eof {
+            return false;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.rx.recv_timeout(left) {
+            Ok(line) => {
+                self.lines.push(line);
+                true
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => {
+                self.eof = true;
+                false
+            }
+        }
+    }
+
+    /// Every stdout line seen so far (reads what is pending, without waiting).
+    pub fn lines_so_far(&mut self) -> Vec<String> {
+        self.drain();
+        self.lines.clone()
+    }
+
+    /// The stdout lines seen so far that parse as JSON events.
+    pub fn events_so_far(&mut self) -> Vec<serde_json::Value> {
+        self.lines_so_far()
+            .iter()
+            .filter_map(|l| parse_event(l))
+            .collect()
+    }
+
+    /// Everything the child wrote to stderr so far (lossy UTF-8).
+    pub fn stderr_so_far(&self) -> String {
+        let buf = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    /// Waits up to `timeout` for a stdout line matching `pred` and returns it.
+    ///
+    /// Lines are scanned in order from just after the line returned by the
+    /// previous `expect_line`/`wait_line` (so successive calls follow the
+    /// output forward); use [`Peer::expect_seen`] to search all output.
+    ///
+    /// # Panics
+    ///
+    /// On timeout, or if the child closes stdout (exits) first, with the last
+    /// 50 lines seen and the child's stderr.
+    pub fn expect_line(&mut self, pred: impl Fn(&str) -> bool, timeout: Duration) -> String {
+        match self.wait_line(&pred, timeout) {
+            Some(line) => line,
+            None => self.fail(&format!(
+                "no matching stdout line within {timeout:?}{}",
+                if self.eof {
+                    " (stdout closed: exited?)"
+                } else {
+                    ""
+                }
+            )),
+        }
+    }
+
+    /// Like [`Peer::expect_line`] but returns `None` instead of panicking.
+    pub fn wait_line(&mut self, pred: impl Fn(&str) -> bool, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        self.drain();
+        loop {
+            while let Some(line) = self.lines.get(self.cursor) {
+                self.cursor += 1;
+                if pred(line) {
+                    return Some(line.clone());
+                }
+            }
+            if !self.pull(deadline) {
+                // One last non-blocking look (lines may race with EOF).
+                self.drain();
+                if self.cursor >= self.lines.len() {
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Waits up to `timeout` until any stdout line seen since spawn (not just
+    /// after the cursor) matches `pred`; returns it. Does not move the cursor.
+    ///
+    /// # Panics
+    ///
+    /// Like [`Peer::expect_line`].
+    pub fn expect_seen(&mut self, pred: impl Fn(&str) -> bool, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        self.drain();
+        let mut checked = 0;
+        loop {
+            while let Some(line) = self.lines.get(checked) {
+                checked += 1;
+                if pred(line) {
+                    return line.clone();
+                }
+            }
+            if !self.pull(deadline) {
+                self.drain();
+                if checked >= self.lines.len() {
+                    self.fail(&format!(
+                        "no matching stdout line (anywhere) within {timeout:?}{}",
+                        if self.eof {
+                            " (stdout closed: exited?)"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Like [`Peer::expect_line`], matching a JSON event (see [`is_event`]),
+    /// and returning it parsed.
+    pub fn expect_event(
+        &mut self,
+        name: &str,
+        fields: &[(&str, &str)],
+        timeout: Duration,
+    ) -> serde_json::Value {
+        let line = self.expect_line(event(name, fields), timeout);
+        parse_event(&line).expect("matched line is a JSON event")
+    }
+
+    /// Asserts that no stdout line matching `pred` appears for `window`
+    /// (counting lines after the cursor, including those already read);
+    /// returns the lines seen meanwhile.
+    ///
+    /// # Panics
+    ///
+    /// If such a line appears.
+    pub fn expect_no_line(&mut self, pred: impl Fn(&str) -> bool, window: Duration) -> Vec<String> {
+        let deadline = Instant::now() + window;
+        while Instant::now() < deadline && self.pull(deadline) {}
+        thread::sleep(deadline.saturating_duration_since(Instant::now()));
+        self.drain();
+        let fresh: Vec<String> = self.lines.get(self.cursor..).unwrap_or_default().to_vec();
+        if let Some(bad) = fresh.iter().find(|l| pred(l)) {
+            let bad = bad.clone();
+            self.fail(&format!("unexpected stdout line within {window:?}: {bad}"));
+        }
+        self.cursor = self.lines.len();
+        fresh
+    }
+
+    /// Panics with `msg`, the last 50 stdout lines, and stderr.
+    pub fn fail(&mut self, msg: &str) -> ! {
+        self.drain();
+        let _ = self.try_wait();
+        let start = self.lines.len().saturating_sub(TAIL_LINES);
+        let tail = self.lines.get(start..).unwrap_or_default().join("\n");
+        let err = self.stderr_so_far();
+        let err_tail = if err.len() > TAIL_STDERR {
+            let mut cut = err.len() - TAIL_STDERR;
+            while !err.is_char_boundary(cut) {
+                cut += 1;
+            }
+            format!("...{}", err.get(cut..).unwrap_or_default())
+        } else {
+            err
+        };
+        panic!(
+            "\n[peer {name} pid {pid}] {msg}\nexit status: {status}\n\
+             --- last {n} of {total} stdout lines ---\n{tail}\n\
+             --- stderr ---\n{err_tail}\n--- end of {name} ---\n",
+            name = self.name,
+            pid = self.pid,
+            status = self
+                .status
+                .map_or_else(|| "still running".to_string(), |s| s.to_string()),
+            n = self.lines.len() - start,
+            total = self.lines.len(),
+        )
+    }
+
+    /// The exit status if the child has exited (reaping it), else `None`.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.status = Some(status);
+                }
+            }
+        }
+        self.status
+    }
+
+    /// Waits up to `timeout` for the child to exit; returns its status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Like [`Peer::wait_exit`] but panics (with output) on timeout.
+    pub fn expect_exit(&mut self, timeout: Duration) -> ExitStatus {
+        match self.wait_exit(timeout) {
+            Some(status) => status,
+            None => self.fail(&format!("did not exit within {timeout:?}")),
+        }
+    }
+
+    /// Sends SIGKILL (if still running) without waiting.
+    pub fn kill(&mut self) {
+        if self.try_wait().is_none() {
+            if let Some(child) = self.child.as_mut() {
+                let _ = child.kill();
+            }
+        }
+    }
+
+    /// Sends SIGTERM (via the `kill` command) if still running, without
+    /// waiting. The child is not yet reaped, so its pid cannot have been
+    /// reused.
+    pub fn terminate(&mut self) {
+        self.signal("TERM");
+    }
+
+    /// Sends SIGINT (via the `kill` command) if still running.
+    pub fn interrupt(&mut self) {
+        self.signal("INT");
+    }
+
+    fn signal(&mut self, sig: &str) {
+        if self.try_wait().is_some() {
+            return;
+        }
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if let Err(e) = status {
+            panic!("interop-tests: cannot run `kill -{sig} {}`: {e}", self.pid);
+        }
+    }
+
+    /// SIGTERM, then waits up to `grace` for a clean exit, then SIGKILL;
+    /// returns the exit status.
+    pub fn shutdown(&mut self, grace: Duration) -> ExitStatus {
+        self.terminate();
+        if let Some(status) = self.wait_exit(grace) {
+            return status;
+        }
+        self.stop()
+    }
+
+    /// Kills (SIGKILL) and reaps the child; returns its exit status.
+    pub fn stop(&mut self) -> ExitStatus {
+        if let Some(status) = self.try_wait() {
+            return status;
+        }
+        let child = self.child.as_mut().expect("child present until dropped");
+        let _ = child.kill();
+        let status = child
+            .wait()
+            .unwrap_or_else(|e| panic!("interop-tests: cannot reap {}: {e}", self.name));
+        self.status = Some(status);
+        status
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if self.try_wait().is_none() {
+            if let Some(child) = self.child.as_mut() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
