@@ -193,6 +193,9 @@ fn a_one_mib_file_arrives_intact() {
 
     let saved = std::fs::read(inbox.join("payload.bin")).unwrap();
     assert!(saved == data, "saved file differs from the one sent");
+    // Kept on failure for post-mortems; removed on success.
+    drop((client, server));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -1,0 +1,159 @@
+//! Endpoints: `tcp://host:port` and `ipc:///path` (Unix).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use thiserror::Error;
+
+/// Where to bind or connect.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `tcp://host:port`; host `*` means every interface when binding.
+    Tcp {
+        /// Host name or address.
+        host: String,
+        /// Port (0 when binding: any free port).
+        port: u16,
+    },
+    /// `ipc://path`: a Unix domain socket.
+    Ipc(PathBuf),
+}
+
+/// Why an endpoint string was refused.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndpointError {
+    /// No `scheme://`.
+    #[error("invalid endpoint {0:?}: expected tcp://HOST:PORT or ipc://PATH")]
+    Malformed(String),
+    /// A scheme other than tcp or ipc.
+    #[error("unsupported transport {scheme:?} in {endpoint:?}: courier speaks tcp:// and ipc://")]
+    UnsupportedTransport {
+        /// The scheme.
+        scheme: String,
+        /// The endpoint.
+        endpoint: String,
+    },
+    /// A TCP endpoint without a valid port.
+    #[error("invalid port in {0:?}: expected tcp://HOST:PORT with PORT from 0 to 65535")]
+    BadPort(String),
+    /// ipc:// on a platform without Unix domain sockets.
+    #[error("ipc:// endpoints need a Unix system")]
+    IpcUnsupported,
+}
+
+impl Endpoint {
+    /// The `host:port` string to hand to the OS for TCP (`*` becomes `0.0.0.0`).
+    pub fn socket_addr_string(&self) -> Option<String> {
+        match self {
+            Endpoint::Tcp { host, port } => {
+                let host = if host == "*" { "0.0.0.0" } else { host };
+                if host.contains(':') && !host.starts_with('[') {
+                    Some(format!("[{host}]:{port}"))
+                } else {
+                    Some(format!("{host}:{port}"))
+                }
+            }
+            Endpoint::Ipc(_) => None,
+        }
+    }
+}
+
+impl FromStr for Endpoint {
+    type Err = EndpointError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (scheme, rest) = s
+            .split_once("://")
+            .ok_or_else(|| EndpointError::Malformed(s.to_owned()))?;
+        match scheme {
+            "tcp" => {
+                let (host, port) = rest
+                    .rsplit_once(':')
+                    .ok_or_else(|| EndpointError::BadPort(s.to_owned()))?;
+                let port = port
+                    .parse()
+                    .map_err(|_| EndpointError::BadPort(s.to_owned()))?;
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                if host.is_empty() {
+                    return Err(EndpointError::Malformed(s.to_owned()));
+                }
+                Ok(Endpoint::Tcp {
+                    host: host.to_owned(),
+                    port,
+                })
+            }
+            "ipc" => {
+                if !cfg!(unix) {
+                    return Err(EndpointError::IpcUnsupported);
+                }
+                if rest.is_empty() {
+                    return Err(EndpointError::Malformed(s.to_owned()));
+                }
+                Ok(Endpoint::Ipc(PathBuf::from(rest)))
+            }
+            other => Err(EndpointError::UnsupportedTransport {
+                scheme: other.to_owned(),
+                endpoint: s.to_owned(),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Tcp { host, port } if host.contains(':') => {
+                write!(f, "tcp://[{host}]:{port}")
+            }
+            Endpoint::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+            Endpoint::Ipc(path) => write!(f, "ipc://{}", path.display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses() {
+        assert_eq!(
+            "tcp://127.0.0.1:5556".parse(),
+            Ok(Endpoint::Tcp {
+                host: "127.0.0.1".into(),
+                port: 5556
+            })
+        );
+        let any: Endpoint = "tcp://*:5556".parse().unwrap();
+        assert_eq!(any.socket_addr_string().unwrap(), "0.0.0.0:5556");
+        let v6: Endpoint = "tcp://[::1]:80".parse().unwrap();
+        assert_eq!(v6.socket_addr_string().unwrap(), "[::1]:80");
+        assert_eq!(v6.to_string(), "tcp://[::1]:80");
+        assert_eq!(
+            "ipc:///tmp/x.sock".parse(),
+            Ok(Endpoint::Ipc("/tmp/x.sock".into()))
+        );
+    }
+
+    #[test]
+    fn rejects() {
+        assert!(matches!(
+            "127.0.0.1:5556".parse::<Endpoint>(),
+            Err(EndpointError::Malformed(_))
+        ));
+        assert!(matches!(
+            "udp://127.0.0.1:5556".parse::<Endpoint>(),
+            Err(EndpointError::UnsupportedTransport { .. })
+        ));
+        assert!(matches!(
+            "tcp://127.0.0.1:99999".parse::<Endpoint>(),
+            Err(EndpointError::BadPort(_))
+        ));
+        assert!(matches!(
+            "tcp://127.0.0.1".parse::<Endpoint>(),
+            Err(EndpointError::BadPort(_))
+        ));
+    }
+}

@@ -1,0 +1,459 @@
+//! The driver of one connection: a reader and a writer running side by side in one task around
+//! a sans-IO [`Connection`], plus the handshake and heartbeat timers.
+//!
+//! The reader feeds received bytes to the connection and hands out what it decodes; it waits
+//! when the socket's receive queue is full, which stops reading and lets TCP push back on the
+//! peer. The writer writes what the connection queued (greeting, handshake, PONGs) and the
+//! messages it takes from its outgoing queue, several at a time.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use courier_proto::connection::{Connection, ConnectionConfig, Event};
+use courier_proto::message::Multipart;
+use futures::io::{AsyncReadExt, AsyncWriteExt};
+use futures::FutureExt;
+
+use crate::core::{lock, Attachment, Core, Outgoing, Signal};
+use crate::event::SocketEvent;
+use crate::runtime::{self, Instant, Stream};
+
+/// Bytes read per read call.
+const READ_CHUNK: usize = 64 * 1024;
+/// Output gathered before a write when several messages are waiting.
+const WRITE_BATCH_BYTES: usize = 64 * 1024;
+/// Messages gathered before a write.
+const WRITE_BATCH_MESSAGES: usize = 512;
+/// How long a failing connection may take to write its last words (an ERROR command).
+const CLOSING_FLUSH: Duration = Duration::from_secs(1);
+/// How often a blocked write re-checks its timers.
+const WRITE_TICK: Duration = Duration::from_millis(250);
+
+/// State shared by the reader and the writer of one connection.
+struct Link {
+    conn: Mutex<Connection>,
+    attachment: Mutex<Option<Arc<Attachment>>>,
+    last_recv: Mutex<Instant>,
+    peer_ttl: Mutex<Option<Duration>>,
+    wake_tx: async_channel::Sender<()>,
+    wake_rx: async_channel::Receiver<()>,
+    /// Close now.
+    closed: Signal,
+    /// Write what is queued, then close.
+    closing: AtomicBool,
+    reason: Mutex<Option<String>>,
+}
+
+impl Link {
+    fn set_reason(&self, reason: String) {
+        let mut r = lock(&self.reason);
+        if r.is_none() {
+            *r = Some(reason);
+        }
+    }
+
+    /// Close after writing what is queued (it may tell the peer why).
+    fn fail(&self, reason: String) {
+        self.set_reason(reason);
+        self.closing.store(true, Ordering::Relaxed);
+        self.wake();
+    }
+
+    /// Close now.
+    fn close(&self, reason: &str) {
+        self.set_reason(reason.to_owned());
+        self.closed.fire();
+    }
+
+    fn wake(&self) {
+        let _ = self.wake_tx.try_send(());
+    }
+}
+
+/// Runs one connection until it closes. Returns whether the handshake had succeeded.
+pub(crate) async fn drive(core: &Arc<Core>, stream: Stream, peer_addr: String) -> bool {
+    let options = &core.options;
+    let mut config = ConnectionConfig::new(core.routing.socket_type());
+    config.identity = options.routing_id.clone();
+    config.limits = options.limits;
+    let connection = Connection::new(config, options.security.mechanism());
+    let (wake_tx, wake_rx) = async_channel::bounded(1);
+    let link = Link {
+        conn: Mutex::new(connection),
+        attachment: Mutex::new(None),
+        last_recv: Mutex::new(Instant::now()),
+        peer_ttl: Mutex::new(None),
+        wake_tx,
+        wake_rx,
+        closed: Signal::new(),
+        closing: AtomicBool::new(false),
+        reason: Mutex::new(None),
+    };
+    let conn_id = core.next_conn_id();
+    futures::future::join(
+        read_loop(core, &link, stream.clone(), &peer_addr, conn_id),
+        write_loop(core, &link, stream.clone()),
+    )
+    .await;
+    stream.shutdown();
+
+    let reason = lock(&link.reason)
+        .take()
+        .unwrap_or_else(|| "closed".to_owned());
+    let attachment = lock(&link.attachment).take();
+    match attachment {
+        Some(att) => {
+            if let Outgoing::Own(queue) = &att.outgoing {
+                let count = queue.len();
+                if count > 0 {
+                    core.emit(SocketEvent::MessagesDropped {
+                        routing_id: att.routing_id.clone(),
+                        count,
+                        reason: "the peer disconnected with messages still queued".into(),
+                    });
+                }
+            }
+            core.routing.detach(conn_id, &att);
+            core.emit(SocketEvent::Disconnected {
+                peer_addr,
+                routing_id: Some(att.routing_id.clone()),
+                reason,
+            });
+            true
+        }
+        None if core.stop.fired() => false,
+        None => {
+            core.emit(SocketEvent::HandshakeFailed { peer_addr, reason });
+            false
+        }
+    }
+}
+
+async fn read_loop(core: &Core, link: &Link, mut stream: Stream, peer_addr: &str, conn_id: u64) {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut scratch = vec![0u8; READ_CHUNK];
+    let mut attachment: Option<Arc<Attachment>> = None;
+    loop {
+        let wanted = lock(&link.conn).wanted(buf.len());
+        if wanted > READ_CHUNK {
+            // A large body is coming (its size already checked against the limits): make room
+            // for all of it at once rather than growing step by step.
+            buf.reserve(wanted);
+        }
+        let read = futures::select! {
+            r = stream.read(&mut scratch).fuse() => r,
+            _ = link.closed.wait().fuse() => return,
+            _ = core.stop.wait().fuse() => return link.close("socket closed"),
+        };
+        match read {
+            Ok(0) if attachment.is_none() => {
+                return link.close("peer closed the connection during the handshake")
+            }
+            Ok(0) => return link.close("peer closed the connection"),
+            Ok(n) => buf.extend_from_slice(scratch.get(..n).unwrap_or_default()),
+            Err(e) => return link.close(&format!("read error: {e}")),
+        }
+        *lock(&link.last_recv) = Instant::now();
+
+        let mut events = Vec::new();
+        let result = {
+            let mut conn = lock(&link.conn);
+            let result = conn.receive(&mut buf);
+            while let Some(event) = conn.poll_event() {
+                events.push(event);
+            }
+            if conn.has_output() {
+                link.wake();
+            }
+            result
+        };
+        for event in events {
+            match event {
+                Event::HandshakeComplete(peer) => {
+                    match core.routing.attach(conn_id, &peer, link.closed.sender()) {
+                        Ok(att) => {
+                            core.emit(SocketEvent::HandshakeSucceeded {
+                                peer_addr: peer_addr.to_owned(),
+                                routing_id: att.routing_id.clone(),
+                            });
+                            let att = Arc::new(att);
+                            *lock(&link.attachment) = Some(Arc::clone(&att));
+                            attachment = Some(att);
+                            link.wake();
+                        }
+                        Err(reason) => return link.fail(reason),
+                    }
+                }
+                Event::Message(mut msg) => {
+                    let Some(att) = &attachment else { continue };
+                    if let Some(prefix) = &att.prefix {
+                        msg.push_front(prefix.clone());
+                    }
+                    futures::select! {
+                        r = att.inbound.send(msg).fuse() => if r.is_err() {
+                            return link.close("socket closed");
+                        },
+                        _ = link.closed.wait().fuse() => return,
+                        _ = core.stop.wait().fuse() => return link.close("socket closed"),
+                    }
+                }
+                Event::Ping { ttl_deciseconds } => {
+                    *lock(&link.peer_ttl) = (ttl_deciseconds > 0)
+                        .then(|| Duration::from_millis(u64::from(ttl_deciseconds) * 100));
+                }
+                Event::Pong { .. } => {}
+            }
+        }
+        if let Err(e) = result {
+            return link.fail(e.to_string());
+        }
+    }
+}
+
+/// Takes the next message to send, waiting for one.
+async fn next_outgoing(att: &Attachment) -> Option<Multipart> {
+    match &att.outgoing {
+        Outgoing::Shared { queue, requeue } => {
+            if let Some(msg) = lock(requeue).pop_front() {
+                return Some(msg);
+            }
+            queue.recv().await.ok()
+        }
+        Outgoing::Own(queue) => queue.recv().await.ok(),
+    }
+}
+
+/// Takes the next message to send if one is waiting.
+fn try_next_outgoing(att: &Attachment) -> Option<Multipart> {
+    match &att.outgoing {
+        Outgoing::Shared { queue, requeue } => {
+            let front = lock(requeue).pop_front();
+            front.or_else(|| queue.try_recv().ok())
+        }
+        Outgoing::Own(queue) => queue.try_recv().ok(),
+    }
+}
+
+fn min_instant(a: Option<Instant>, b: Instant) -> Option<Instant> {
+    Some(a.map_or(b, |a| a.min(b)))
+}
+
+async fn write_loop(core: &Core, link: &Link, mut stream: Stream) {
+    let options = &core.options;
+    let started = Instant::now();
+    let ping_ttl = options.heartbeat_ttl.map_or(0, |ttl| {
+        u16::try_from(ttl.as_millis() / 100).unwrap_or(u16::MAX)
+    });
+    let heartbeat_timeout = options.heartbeat_timeout.or(options.heartbeat_ivl);
+    let mut attachment: Option<Arc<Attachment>> = None;
+    // Messages in the output being written, with where each ends in it.
+    let mut batch: Vec<(usize, Multipart)> = Vec::new();
+    let mut last_ping = Instant::now();
+    let mut ping_sent: Option<Instant> = None;
+    loop {
+        let output = lock(&link.conn).take_output();
+        if !output.is_empty() {
+            let (written, error) = write_out(core, link, &mut stream, &output, started).await;
+            settle(
+                core,
+                &mut batch,
+                attachment.as_deref(),
+                written,
+                error.is_some(),
+            );
+            if let Some(error) = error {
+                return link.close(&error);
+            }
+            continue;
+        }
+        if link.closing.load(Ordering::Relaxed) {
+            return link.closed.fire();
+        }
+        if attachment.is_none() {
+            attachment = lock(&link.attachment).clone();
+            last_ping = Instant::now();
+        }
+
+        let now = Instant::now();
+        let mut deadline = None;
+        match &attachment {
+            None => deadline = min_instant(deadline, started + options.handshake_timeout),
+            Some(_) => {
+                if let Some(ivl) = options.heartbeat_ivl {
+                    deadline = min_instant(deadline, last_ping + ivl);
+                }
+                if let (Some(sent), Some(timeout)) = (ping_sent, heartbeat_timeout) {
+                    deadline = min_instant(deadline, sent + timeout);
+                }
+                if let Some(ttl) = *lock(&link.peer_ttl) {
+                    deadline = min_instant(deadline, *lock(&link.last_recv) + ttl);
+                }
+            }
+        }
+        let timer = async {
+            match deadline {
+                Some(d) => runtime::sleep(d.saturating_duration_since(now)).await,
+                None => futures::future::pending().await,
+            }
+        };
+        let next = async {
+            match &attachment {
+                Some(att) => next_outgoing(att).await,
+                None => futures::future::pending().await,
+            }
+        };
+        futures::select! {
+            _ = link.wake_rx.recv().fuse() => {}
+            msg = next.fuse() => {
+                let (Some(msg), Some(att)) = (msg, &attachment) else {
+                    return link.close("socket closed");
+                };
+                let mut conn = lock(&link.conn);
+                let mut msg = Some(msg);
+                while let Some(m) = msg.take() {
+                    core.unflushed.fetch_add(1, Ordering::Relaxed);
+                    if let Err(e) = conn.send(&m) {
+                        batch.push((usize::MAX, m));
+                        link.fail(e.to_string());
+                        break;
+                    }
+                    batch.push((conn.output_len(), m));
+                    if conn.output_len() < WRITE_BATCH_BYTES && batch.len() < WRITE_BATCH_MESSAGES {
+                        msg = try_next_outgoing(att);
+                    }
+                }
+            }
+            _ = timer.fuse() => {
+                let now = Instant::now();
+                let last_recv = *lock(&link.last_recv);
+                if attachment.is_none() {
+                    if now >= started + options.handshake_timeout {
+                        link.fail(format!(
+                            "handshake not completed within {:?}",
+                            options.handshake_timeout
+                        ));
+                    }
+                    continue;
+                }
+                if let Some(sent) = ping_sent {
+                    if last_recv >= sent {
+                        ping_sent = None;
+                    } else if heartbeat_timeout.is_some_and(|t| now >= sent + t) {
+                        link.fail(format!(
+                            "heartbeat timeout: nothing heard for {:?} after a PING",
+                            now - sent
+                        ));
+                        continue;
+                    }
+                }
+                if let Some(ttl) = *lock(&link.peer_ttl) {
+                    if now >= last_recv + ttl {
+                        link.fail(format!("the peer's heartbeat TTL of {ttl:?} expired"));
+                        continue;
+                    }
+                }
+                if let Some(ivl) = options.heartbeat_ivl {
+                    if now >= last_ping + ivl {
+                        last_ping = now;
+                        ping_sent.get_or_insert(now);
+                        if let Err(e) = lock(&link.conn).ping(ping_ttl, Bytes::new()) {
+                            link.fail(e.to_string());
+                        }
+                    }
+                }
+            }
+            _ = link.closed.wait().fuse() => return,
+            _ = core.stop.wait().fuse() => return link.close("socket closed"),
+        }
+    }
+}
+
+/// Writes `output`; returns how much was written and, if it could not all be, why.
+async fn write_out(
+    core: &Core,
+    link: &Link,
+    stream: &mut Stream,
+    output: &[u8],
+    started: Instant,
+) -> (usize, Option<String>) {
+    let options = &core.options;
+    let flush_started = Instant::now();
+    let mut written = 0;
+    while let Some(rest) = output.get(written..).filter(|r| !r.is_empty()) {
+        futures::select! {
+            r = stream.write(rest).fuse() => match r {
+                Ok(0) => return (written, Some("connection closed while writing".into())),
+                Ok(n) => written += n,
+                Err(e) => return (written, Some(format!("write error: {e}"))),
+            },
+            _ = runtime::sleep(WRITE_TICK).fuse() => {
+                // The peer is not reading. Give up only for a reason.
+                let now = Instant::now();
+                let silent = now - *lock(&link.last_recv);
+                let has_peer = lock(&link.attachment).is_some();
+                if link.closing.load(Ordering::Relaxed) && now - flush_started > CLOSING_FLUSH {
+                    return (written, Some(lock(&link.reason).clone().unwrap_or_default()));
+                }
+                if !has_peer && now - started > options.handshake_timeout {
+                    return (written, Some(format!(
+                        "handshake not completed within {:?}", options.handshake_timeout
+                    )));
+                }
+                if let Some(ivl) = options.heartbeat_ivl {
+                    let limit = ivl + options.heartbeat_timeout.unwrap_or(ivl);
+                    if silent > limit {
+                        return (written, Some(format!(
+                            "heartbeat timeout: peer silent and not reading for {silent:?}"
+                        )));
+                    }
+                }
+            },
+            _ = link.closed.wait().fuse() => return (written, Some("closed".into())),
+            _ = core.stop.wait().fuse() => return (written, Some("socket closed".into())),
+        }
+    }
+    (written, None)
+}
+
+/// Accounts for the messages of a write: those fully written are done; on failure the rest go
+/// back to the front of a DEALER's queue, or are reported dropped for a ROUTER peer.
+fn settle(
+    core: &Core,
+    batch: &mut Vec<(usize, Multipart)>,
+    attachment: Option<&Attachment>,
+    written: usize,
+    failed: bool,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    core.unflushed.fetch_sub(batch.len(), Ordering::Relaxed);
+    if !failed {
+        batch.clear();
+        return;
+    }
+    let unsent: Vec<Multipart> = batch
+        .drain(..)
+        .filter(|(end, _)| *end > written)
+        .map(|(_, m)| m)
+        .collect();
+    if unsent.is_empty() {
+        return;
+    }
+    match attachment.map(|a| (&a.outgoing, &a.routing_id)) {
+        Some((Outgoing::Shared { requeue, .. }, _)) => {
+            let mut requeue = lock(requeue);
+            for msg in unsent.into_iter().rev() {
+                requeue.push_front(msg);
+            }
+        }
+        Some((Outgoing::Own(_), routing_id)) => core.emit(SocketEvent::MessagesDropped {
+            routing_id: routing_id.clone(),
+            count: unsent.len(),
+            reason: "the connection failed before they were written".into(),
+        }),
+        None => {}
+    }
+}

@@ -1,0 +1,40 @@
+//! Socket errors.
+
+use std::io;
+
+use bytes::Bytes;
+use thiserror::Error;
+
+use crate::endpoint::{Endpoint, EndpointError};
+
+/// Why a socket call failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SocketError {
+    /// A malformed endpoint.
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    /// Binding failed (address in use, permission, ...).
+    #[error("cannot bind {endpoint}: {source}")]
+    Bind {
+        /// The endpoint.
+        endpoint: Endpoint,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The send queue is at its high-water mark and the socket is set to fail.
+    #[error("send queue full ({hwm} messages): the peer is not keeping up or not connected")]
+    QueueFull {
+        /// The high-water mark.
+        hwm: usize,
+    },
+    /// ROUTER with `router_mandatory`: no connected peer has this routing id.
+    #[error("no connected peer with routing id {}", .0.escape_ascii())]
+    UnknownPeer(Bytes),
+    /// A ROUTER message needs a routing-id frame and at least one more frame.
+    #[error("a ROUTER message needs a routing id frame followed by at least one frame")]
+    MissingRoutingId,
+    /// The socket is closed.
+    #[error("socket closed")]
+    Closed,
+}

@@ -1,0 +1,261 @@
+//! ROUTER: knows each peer by its routing id; received messages start with the sender's
+//! routing id, and the first frame of a sent message names the peer to send it to.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use courier_proto::connection::PeerInfo;
+use courier_proto::message::Multipart;
+use courier_proto::socket_type::SocketType;
+
+use crate::core::{lock, Attachment, Core, Outgoing, Routing};
+use crate::endpoint::Endpoint;
+use crate::error::SocketError;
+use crate::event::SocketEvent;
+use crate::options::{Options, WhenFull};
+
+struct PeerEntry {
+    conn_id: u64,
+    queue: async_channel::Sender<Multipart>,
+    kick: async_channel::Sender<()>,
+}
+
+struct RouterRouting {
+    peers: Mutex<HashMap<Bytes, PeerEntry>>,
+    in_tx: async_channel::Sender<Multipart>,
+    next_id: AtomicU32,
+    send_hwm: usize,
+    handover: bool,
+}
+
+impl RouterRouting {
+    /// A libzmq-style generated routing id: a zero octet and a 32-bit counter.
+    fn generate_id(&self) -> Bytes {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut id = BytesMut::with_capacity(5);
+        id.put_u8(0);
+        id.put_u32(n);
+        id.freeze()
+    }
+}
+
+impl Routing for RouterRouting {
+    fn socket_type(&self) -> SocketType {
+        SocketType::Router
+    }
+
+    fn attach(
+        &self,
+        conn_id: u64,
+        peer: &PeerInfo,
+        kick: async_channel::Sender<()>,
+    ) -> Result<Attachment, String> {
+        let mut peers = lock(&self.peers);
+        let routing_id = if peer.identity.is_empty() {
+            let mut id = self.generate_id();
+            while peers.contains_key(&id) {
+                id = self.generate_id();
+            }
+            id
+        } else {
+            peer.identity.clone()
+        };
+        if let Some(old) = peers.get(&routing_id) {
+            if !self.handover {
+                return Err(format!(
+                    "routing id {} is already in use by another connection (refusing the new one)",
+                    routing_id.escape_ascii()
+                ));
+            }
+            log::info!(
+                "ROUTER socket: routing id {} reconnected; handing over from the old connection",
+                routing_id.escape_ascii()
+            );
+            old.kick.close();
+        }
+        let (queue, rx) = async_channel::bounded(self.send_hwm.max(1));
+        peers.insert(
+            routing_id.clone(),
+            PeerEntry {
+                conn_id,
+                queue,
+                kick,
+            },
+        );
+        Ok(Attachment {
+            outgoing: Outgoing::Own(rx),
+            inbound: self.in_tx.clone(),
+            prefix: Some(routing_id.clone()),
+            routing_id,
+        })
+    }
+
+    fn detach(&self, conn_id: u64, attachment: &Attachment) {
+        let mut peers = lock(&self.peers);
+        if peers
+            .get(&attachment.routing_id)
+            .is_some_and(|p| p.conn_id == conn_id)
+        {
+            peers.remove(&attachment.routing_id);
+        }
+    }
+}
+
+/// A ROUTER socket.
+///
+/// Each peer has its own bounded send queue, so a slow or stopped peer never holds up the
+/// others. Peers without a routing id of their own get a generated one (a zero octet and a
+/// 32-bit counter, as libzmq does).
+pub struct Router {
+    core: Arc<Core>,
+    routing: Arc<RouterRouting>,
+    in_rx: async_channel::Receiver<Multipart>,
+}
+
+impl Router {
+    /// A ROUTER with these options.
+    pub fn new(options: Options) -> Router {
+        let (in_tx, in_rx) = async_channel::bounded(options.recv_hwm.max(1));
+        let routing = Arc::new(RouterRouting {
+            peers: Mutex::new(HashMap::new()),
+            in_tx,
+            next_id: AtomicU32::new(random_u32()),
+            send_hwm: options.send_hwm,
+            handover: options.router_handover,
+        });
+        let core = Core::new(options, routing.clone());
+        Router {
+            core,
+            routing,
+            in_rx,
+        }
+    }
+
+    /// Listens on `endpoint`; returns the endpoint bound (with the real port for port 0).
+    pub async fn bind(&self, endpoint: &str) -> Result<Endpoint, SocketError> {
+        self.core.bind(endpoint).await
+    }
+
+    /// Connects to `endpoint` in the background and keeps the connection up.
+    pub fn connect(&self, endpoint: &str) -> Result<(), SocketError> {
+        self.core.connect(endpoint)
+    }
+
+    /// Sends `msg`, whose first frame is the routing id of the peer to send the rest to.
+    ///
+    /// An unknown peer or a full peer queue is reported as an event and the message dropped
+    /// (libzmq's default), or with `router_mandatory` an error (a full queue waits instead if
+    /// the socket is set to [`WhenFull::Block`]).
+    pub async fn send(&self, msg: Multipart) -> Result<(), SocketError> {
+        let (routing_id, rest) = msg.pop_front();
+        let rest = rest.ok_or(SocketError::MissingRoutingId)?;
+        let queue = lock(&self.routing.peers)
+            .get(&routing_id)
+            .map(|p| p.queue.clone());
+        let options = &self.core.options;
+        let Some(queue) = queue else {
+            if options.router_mandatory {
+                return Err(SocketError::UnknownPeer(routing_id));
+            }
+            self.core.emit(SocketEvent::MessagesDropped {
+                routing_id,
+                count: 1,
+                reason: "no connected peer has this routing id".into(),
+            });
+            return Ok(());
+        };
+        match queue.try_send(rest) {
+            Ok(()) => Ok(()),
+            Err(async_channel::TrySendError::Full(rest)) => {
+                if !options.router_mandatory {
+                    self.core.emit(SocketEvent::MessagesDropped {
+                        routing_id,
+                        count: 1,
+                        reason: format!("the peer's send queue is full ({})", options.send_hwm),
+                    });
+                    return Ok(());
+                }
+                match options.when_full {
+                    WhenFull::Block => queue
+                        .send(rest)
+                        .await
+                        .map_err(|_| SocketError::UnknownPeer(routing_id)),
+                    WhenFull::Error => Err(SocketError::QueueFull {
+                        hwm: options.send_hwm,
+                    }),
+                }
+            }
+            Err(async_channel::TrySendError::Closed(_)) => {
+                if options.router_mandatory {
+                    return Err(SocketError::UnknownPeer(routing_id));
+                }
+                self.core.emit(SocketEvent::MessagesDropped {
+                    routing_id,
+                    count: 1,
+                    reason: "the peer disconnected".into(),
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Receives the next message; its first frame is the sender's routing id.
+    pub async fn recv(&self) -> Result<Multipart, SocketError> {
+        self.in_rx.recv().await.map_err(|_| SocketError::Closed)
+    }
+
+    /// Receives a message if one is waiting.
+    pub fn try_recv(&self) -> Option<Multipart> {
+        self.in_rx.try_recv().ok()
+    }
+
+    /// Routing ids of the peers connected now.
+    pub fn peers(&self) -> Vec<Bytes> {
+        lock(&self.routing.peers).keys().cloned().collect()
+    }
+
+    /// Whether a peer with this routing id is connected.
+    pub fn is_connected(&self, routing_id: &[u8]) -> bool {
+        lock(&self.routing.peers).contains_key(routing_id)
+    }
+
+    /// Closes the connection of the peer with this routing id; returns whether there was one.
+    pub fn disconnect(&self, routing_id: &[u8]) -> bool {
+        match lock(&self.routing.peers).get(routing_id) {
+            Some(peer) => peer.kick.close(),
+            None => false,
+        }
+    }
+
+    /// The socket's events (a bounded stream; the oldest are dropped if nobody reads).
+    pub fn events(&self) -> async_channel::Receiver<SocketEvent> {
+        self.core.events()
+    }
+
+    /// Closes the socket: stops accepting, waits up to `linger` for queued messages to be
+    /// written, then closes every connection.
+    pub async fn close(self) {
+        let routing = Arc::clone(&self.routing);
+        self.core
+            .close(|| lock(&routing.peers).values().all(|p| p.queue.is_empty()))
+            .await;
+    }
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        self.core.no_new.fire();
+        self.core.stop.fire();
+    }
+}
+
+/// A random 32-bit number from the standard library's randomly keyed hasher (no RNG crate
+/// needed for a starting counter).
+fn random_u32() -> u32 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(0x0063_6f75_7269_6572);
+    (hasher.finish() >> 32) as u32
+}
