@@ -131,13 +131,18 @@ impl Core {
     /// Logs an event and offers it to the event stream (the oldest is dropped when nobody
     /// reads the stream).
     pub fn emit(&self, event: SocketEvent) {
-        let level = match &event {
+        self.emit_at(None, event)
+    }
+
+    /// Like [`emit`](Core::emit), with the log level chosen by the caller.
+    pub fn emit_at(&self, level: Option<log::Level>, event: SocketEvent) {
+        let level = level.unwrap_or(match &event {
             SocketEvent::Listening { .. }
             | SocketEvent::HandshakeSucceeded { .. }
             | SocketEvent::Disconnected { .. } => log::Level::Info,
             SocketEvent::Connected { .. } | SocketEvent::ConnectFailed { .. } => log::Level::Debug,
             _ => log::Level::Warn,
-        };
+        });
         log::log!(level, "{} socket: {event}", self.routing.socket_type());
         let _ = self.events_tx.force_send(event);
     }
@@ -214,10 +219,12 @@ impl Core {
                         peer_addr: peer_addr.clone(),
                     });
                     let core = Arc::clone(&self);
+                    // Counted here, before the next accept, so that a burst of connections
+                    // cannot slip past `max_connections` before their tasks run.
+                    let live = LiveGuard::new(&core);
                     // Connection tasks end on `stop`; they are counted in `live`, not tracked.
                     runtime::spawn(async move {
-                        let _live = LiveGuard::new(&core);
-                        engine::drive(&core, stream, peer_addr).await;
+                        engine::drive(&core, stream, peer_addr, live).await;
                     });
                 }
                 Err(e) => {
@@ -277,10 +284,8 @@ impl Core {
                     self.emit(SocketEvent::Connected {
                         peer_addr: peer_addr.clone(),
                     });
-                    let handshaken = {
-                        let _live = LiveGuard::new(&self);
-                        engine::drive(&self, stream, peer_addr).await
-                    };
+                    let live = LiveGuard::new(&self);
+                    let handshaken = engine::drive(&self, stream, peer_addr, live).await;
                     if handshaken {
                         backoff.reset();
                     }
@@ -334,17 +339,18 @@ impl Core {
     }
 }
 
-/// Counts a live connection for as long as it exists, even if its task is cancelled.
-struct LiveGuard<'a>(&'a Core);
+/// Counts a live connection for as long as it exists, even if its task is cancelled. The
+/// engine drops it as soon as the connection's socket is shut down.
+pub(crate) struct LiveGuard(Arc<Core>);
 
-impl<'a> LiveGuard<'a> {
-    fn new(core: &'a Core) -> Self {
+impl LiveGuard {
+    fn new(core: &Arc<Core>) -> Self {
         core.live.fetch_add(1, Ordering::Relaxed);
-        LiveGuard(core)
+        LiveGuard(Arc::clone(core))
     }
 }
 
-impl Drop for LiveGuard<'_> {
+impl Drop for LiveGuard {
     fn drop(&mut self) {
         self.0.live.fetch_sub(1, Ordering::Relaxed);
     }

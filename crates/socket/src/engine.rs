@@ -11,12 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use courier_proto::connection::{Connection, ConnectionConfig, Event};
+use courier_proto::connection::{Connection, ConnectionConfig, Event, PeerInfo};
 use courier_proto::message::Multipart;
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use futures::FutureExt;
 
-use crate::core::{lock, Attachment, Core, Outgoing, Signal};
+use crate::core::{lock, Attachment, Core, LiveGuard, Outgoing, Signal};
 use crate::event::SocketEvent;
 use crate::runtime::{self, Instant, Stream};
 
@@ -73,7 +73,12 @@ impl Link {
 }
 
 /// Runs one connection until it closes. Returns whether the handshake had succeeded.
-pub(crate) async fn drive(core: &Arc<Core>, stream: Stream, peer_addr: String) -> bool {
+pub(crate) async fn drive(
+    core: &Arc<Core>,
+    stream: Stream,
+    peer_addr: String,
+    live: LiveGuard,
+) -> bool {
     let options = &core.options;
     let mut config = ConnectionConfig::new(core.routing.socket_type());
     config.identity = options.routing_id.clone();
@@ -98,6 +103,8 @@ pub(crate) async fn drive(core: &Arc<Core>, stream: Stream, peer_addr: String) -
     )
     .await;
     stream.shutdown();
+    // The connection no longer counts against `max_connections` once its events go out.
+    drop(live);
 
     let reason = lock(&link.reason)
         .take()
@@ -252,10 +259,14 @@ async fn write_loop(core: &Core, link: &Link, mut stream: Stream) {
     let mut batch: Vec<(usize, Multipart)> = Vec::new();
     let mut last_ping = Instant::now();
     let mut ping_sent: Option<Instant> = None;
+    // Heartbeats in force on this connection: only once the handshake is done, and only with
+    // a ZMTP 3.1 peer (a 3.0 peer knows no PING, so it would never answer one).
+    let mut heartbeat_ivl: Option<Duration> = None;
     loop {
         let output = lock(&link.conn).take_output();
         if !output.is_empty() {
-            let (written, error) = write_out(core, link, &mut stream, &output, started).await;
+            let (written, error) =
+                write_out(core, link, &mut stream, &output, started, heartbeat_ivl).await;
             settle(
                 core,
                 &mut batch,
@@ -274,6 +285,12 @@ async fn write_loop(core: &Core, link: &Link, mut stream: Stream) {
         if attachment.is_none() {
             attachment = lock(&link.attachment).clone();
             last_ping = Instant::now();
+            if attachment.is_some() {
+                let peer_pings = lock(&link.conn)
+                    .peer()
+                    .is_some_and(PeerInfo::supports_heartbeats);
+                heartbeat_ivl = options.heartbeat_ivl.filter(|_| peer_pings);
+            }
         }
 
         let now = Instant::now();
@@ -281,7 +298,7 @@ async fn write_loop(core: &Core, link: &Link, mut stream: Stream) {
         match &attachment {
             None => deadline = min_instant(deadline, started + options.handshake_timeout),
             Some(_) => {
-                if let Some(ivl) = options.heartbeat_ivl {
+                if let Some(ivl) = heartbeat_ivl {
                     deadline = min_instant(deadline, last_ping + ivl);
                 }
                 if let (Some(sent), Some(timeout)) = (ping_sent, heartbeat_timeout) {
@@ -354,7 +371,7 @@ async fn write_loop(core: &Core, link: &Link, mut stream: Stream) {
                         continue;
                     }
                 }
-                if let Some(ivl) = options.heartbeat_ivl {
+                if let Some(ivl) = heartbeat_ivl {
                     if now >= last_ping + ivl {
                         last_ping = now;
                         ping_sent.get_or_insert(now);
@@ -377,6 +394,7 @@ async fn write_out(
     stream: &mut Stream,
     output: &[u8],
     started: Instant,
+    heartbeat_ivl: Option<Duration>,
 ) -> (usize, Option<String>) {
     let options = &core.options;
     let flush_started = Instant::now();
@@ -401,7 +419,7 @@ async fn write_out(
                         "handshake not completed within {:?}", options.handshake_timeout
                     )));
                 }
-                if let Some(ivl) = options.heartbeat_ivl {
+                if let Some(ivl) = heartbeat_ivl {
                     let limit = ivl + options.heartbeat_timeout.unwrap_or(ivl);
                     if silent > limit {
                         return (written, Some(format!(

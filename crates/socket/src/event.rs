@@ -103,6 +103,10 @@ impl fmt::Display for SocketEvent {
             SocketEvent::HandshakeSucceeded {
                 peer_addr,
                 routing_id,
+            } if routing_id.is_empty() => write!(f, "handshake with {peer_addr} done"),
+            SocketEvent::HandshakeSucceeded {
+                peer_addr,
+                routing_id,
             } => write!(
                 f,
                 "handshake with {peer_addr} done (routing id {})",

@@ -160,11 +160,15 @@ impl Router {
             if options.router_mandatory {
                 return Err(SocketError::UnknownPeer(routing_id));
             }
-            self.core.emit(SocketEvent::MessagesDropped {
-                routing_id,
-                count: 1,
-                reason: "no connected peer has this routing id".into(),
-            });
+            // Routine after a peer leaves (servers often still greet it): debug, not warn.
+            self.core.emit_at(
+                Some(log::Level::Debug),
+                SocketEvent::MessagesDropped {
+                    routing_id,
+                    count: 1,
+                    reason: "no connected peer has this routing id".into(),
+                },
+            );
             return Ok(());
         };
         match queue.try_send(rest) {

@@ -1,0 +1,131 @@
+//! `courier-client`: the command-line front of the courier-client library.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use argh::FromArgs;
+use courier_app::{
+    init_logging, parse_args, parse_duration, parse_interval, parse_size, usage_error,
+};
+use courier_client::{file_message, Client, ClientConfig, DEFAULT_ENDPOINT};
+use courier_socket::proto::frame::Limits;
+use courier_socket::Options;
+
+/// courier-client: a ZeroMQ DEALER that sends HELLO to its server every interval and reports
+/// when the server goes silent and when it comes back. It never blocks on connecting: what it
+/// sends before the server is up is queued and delivered when it is, and it reconnects on its
+/// own. Works with courier-server and with pyzmq/libzmq ROUTER servers. Logs go to standard
+/// output; Ctrl-C or SIGTERM stops it cleanly.
+#[derive(FromArgs, Debug)]
+struct Args {
+    /// server endpoint (default tcp://127.0.0.1:5556; ipc:///path for a Unix socket)
+    #[argh(option, default = "DEFAULT_ENDPOINT.to_owned()")]
+    connect: String,
+
+    /// how often to send HELLO (default 1s; e.g. 500ms, 2s)
+    #[argh(
+        option,
+        default = "Duration::from_secs(1)",
+        from_str_fn(parse_interval)
+    )]
+    interval: Duration,
+
+    /// report the server unresponsive after this long without hearing from it (default 5s)
+    #[argh(
+        option,
+        default = "Duration::from_secs(5)",
+        from_str_fn(parse_interval)
+    )]
+    server_timeout: Duration,
+
+    /// send this file to the server as a FILE message (name and contents) at start
+    #[argh(option)]
+    send_file: Vec<PathBuf>,
+
+    /// routing id to present to the server (default: none, the server makes one up)
+    #[argh(option)]
+    identity: Option<String>,
+
+    /// largest message accepted from the server (default 64MiB)
+    #[argh(option, default = "64 << 20", from_str_fn(parse_size))]
+    max_message_size: usize,
+
+    /// messages queued while the server is away before sending waits (default 1000)
+    #[argh(option, default = "1000")]
+    send_hwm: usize,
+
+    /// longest wait between reconnection attempts (default 1s; the first is 100ms)
+    #[argh(
+        option,
+        default = "Duration::from_secs(1)",
+        from_str_fn(parse_interval)
+    )]
+    reconnect_max: Duration,
+
+    /// send a ZMTP PING this often and reconnect if the server stays silent as long again
+    /// (default: off, as in libzmq; e.g. 2s)
+    #[argh(option, from_str_fn(parse_interval))]
+    heartbeat: Option<Duration>,
+
+    /// on shutdown, wait this long for queued messages to go out (default 2s)
+    #[argh(
+        option,
+        default = "Duration::from_secs(2)",
+        from_str_fn(parse_duration)
+    )]
+    linger: Duration,
+
+    /// log debug details (connection attempts, each HELLO sent); RUST_LOG overrides
+    #[argh(switch, short = 'v')]
+    verbose: bool,
+}
+
+fn main() {
+    let args: Args = parse_args();
+    init_logging(args.verbose);
+    if args
+        .identity
+        .as_ref()
+        .is_some_and(|id| id.is_empty() || id.len() > 255)
+    {
+        usage_error("--identity must be 1 to 255 bytes");
+    }
+    let config = ClientConfig {
+        connect: args.connect,
+        interval: args.interval,
+        server_timeout: args.server_timeout,
+        socket: Options {
+            routing_id: args.identity.map(Into::into).unwrap_or_default(),
+            limits: Limits {
+                max_frame_size: args.max_message_size,
+                max_message_size: args.max_message_size,
+                ..Limits::default()
+            },
+            send_hwm: args.send_hwm,
+            reconnect_ivl_max: args.reconnect_max,
+            heartbeat_ivl: args.heartbeat,
+            heartbeat_ttl: args.heartbeat.map(|d| d * 2),
+            linger: args.linger,
+            ..Options::default()
+        },
+    };
+    let mut client = Client::new(config);
+    for path in &args.send_file {
+        match file_message(path) {
+            Ok(msg) => {
+                log::info!(
+                    "will send {} ({} bytes)",
+                    path.display(),
+                    msg.encode().total_len()
+                );
+                client.send(msg);
+            }
+            Err(e) => usage_error(e),
+        }
+    }
+    let shutdown = courier_app::shutdown_on_signals()
+        .unwrap_or_else(|e| usage_error(format!("cannot install the signal handler: {e}")));
+    if let Err(e) = courier_socket::runtime::block_on(client.run(shutdown)) {
+        usage_error(e);
+    }
+}

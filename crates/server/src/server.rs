@@ -1,0 +1,327 @@
+//! The server: configuration, client registry, handlers and the run loop.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use courier_app::{describe, peer_name, Dispatch, HandlerResult, Handlers, Periodic, Shutdown};
+use courier_socket::{runtime, Endpoint, Message, Multipart, Options, Router, SocketError};
+use futures::FutureExt;
+use thiserror::Error;
+
+use crate::inbox::save_file;
+
+/// The endpoint the reference apps use.
+pub const DEFAULT_ENDPOINT: &str = "tcp://127.0.0.1:5556";
+
+/// Server settings.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Where to listen.
+    pub bind: String,
+    /// How often to greet clients (and drop stale ones).
+    pub interval: Duration,
+    /// A client not heard from for this long is forgotten.
+    pub stale_after: Duration,
+    /// Where to save received files (None: log them only).
+    pub inbox: Option<PathBuf>,
+    /// Engine options (limits, timeouts, heartbeats, security).
+    pub socket: Options,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: DEFAULT_ENDPOINT.to_owned(),
+            interval: Duration::from_secs(1),
+            stale_after: Duration::from_secs(10),
+            inbox: None,
+            socket: Options::default(),
+        }
+    }
+}
+
+/// Why the server could not run.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// Binding failed (address in use, bad endpoint...).
+    #[error(transparent)]
+    Socket(#[from] SocketError),
+    /// The inbox directory cannot be created.
+    #[error("cannot use inbox directory {path}: {source}")]
+    Inbox {
+        /// The directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// What the server knows about a client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientRecord {
+    /// When its first message arrived.
+    pub first_seen: Instant,
+    /// When its last message arrived.
+    pub last_seen: Instant,
+    /// Messages received from it.
+    pub messages: u64,
+}
+
+/// What handlers and periodic tasks see: the clients, the sender of the message being
+/// handled, and an outbox.
+#[derive(Debug)]
+pub struct ServerContext {
+    clients: HashMap<Bytes, ClientRecord>,
+    peer: Bytes,
+    outbox: Vec<Multipart>,
+    inbox: Option<PathBuf>,
+    now: Instant,
+}
+
+impl ServerContext {
+    /// The routing id of the client whose message is being handled (empty in periodic tasks).
+    pub fn peer(&self) -> &Bytes {
+        &self.peer
+    }
+
+    /// Queues `msg` for the client `to`.
+    pub fn send(&mut self, to: &Bytes, msg: impl Into<Multipart>) {
+        let mut msg = msg.into();
+        msg.push_front(to.clone());
+        self.outbox.push(msg);
+    }
+
+    /// Queues `msg` for the client whose message is being handled.
+    pub fn reply(&mut self, msg: impl Into<Multipart>) {
+        let peer = self.peer.clone();
+        self.send(&peer, msg);
+    }
+
+    /// The known clients.
+    pub fn clients(&self) -> impl Iterator<Item = (&Bytes, &ClientRecord)> {
+        self.clients.iter()
+    }
+
+    /// Forgets a client; returns its record.
+    pub fn forget(&mut self, id: &[u8]) -> Option<ClientRecord> {
+        self.clients.remove(id)
+    }
+
+    /// The inbox directory, if files are saved.
+    pub fn inbox(&self) -> Option<&Path> {
+        self.inbox.as_deref()
+    }
+
+    /// The time of the current event.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+}
+
+/// A server being set up: add handlers and tasks, then [`bind`](Server::bind).
+pub struct Server {
+    config: ServerConfig,
+    handlers: Handlers<ServerContext>,
+    periodic: Periodic<ServerContext>,
+}
+
+impl Server {
+    /// A server with the built-in behaviour: HELLO and FILE handlers, and the greeter that
+    /// sends HELLO every `interval` to fresh clients and forgets stale ones.
+    pub fn new(config: ServerConfig) -> Server {
+        let mut handlers = Handlers::new();
+        handlers.on("HELLO", |_ctx: &mut ServerContext, _msg: &Multipart| Ok(()));
+        handlers.on("FILE", handle_file);
+        let mut periodic = Periodic::new();
+        let stale_after = config.stale_after;
+        periodic.every(config.interval, Instant::now(), move |ctx| {
+            greet(ctx, stale_after)
+        });
+        Server {
+            config,
+            handlers,
+            periodic,
+        }
+    }
+
+    /// Handles messages whose first frame is `header` (replacing a built-in handler of the same
+    /// header). An error the handler returns is logged and the server carries on.
+    pub fn on(
+        &mut self,
+        header: &str,
+        handler: impl FnMut(&mut ServerContext, &Multipart) -> HandlerResult + Send + 'static,
+    ) -> &mut Self {
+        self.handlers.on(header, handler);
+        self
+    }
+
+    /// Runs `task` every `period`, starting one period from now.
+    pub fn every(
+        &mut self,
+        period: Duration,
+        task: impl FnMut(&mut ServerContext) + Send + 'static,
+    ) -> &mut Self {
+        self.periodic.every(period, Instant::now() + period, task);
+        self
+    }
+
+    /// Binds the endpoint (so that the caller learns the real port, and an address in use is
+    /// reported before anything runs).
+    pub async fn bind(self) -> Result<BoundServer, ServerError> {
+        if let Some(dir) = &self.config.inbox {
+            std::fs::create_dir_all(dir).map_err(|source| ServerError::Inbox {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let router = Router::new(self.config.socket.clone());
+        let endpoint = router.bind(&self.config.bind).await?;
+        log::info!(
+            "listening on {endpoint} (greeting clients every {:?}, forgetting them after {:?} of silence)",
+            self.config.interval,
+            self.config.stale_after
+        );
+        Ok(BoundServer {
+            server: self,
+            router,
+            endpoint,
+        })
+    }
+}
+
+/// A server that is listening.
+pub struct BoundServer {
+    server: Server,
+    router: Router,
+    endpoint: Endpoint,
+}
+
+impl BoundServer {
+    /// Where it listens (with the real port if the config said port 0).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Serves until `shutdown` fires, then closes the socket (waiting up to the linger time for
+    /// queued messages).
+    pub async fn run(self, shutdown: Shutdown) -> Result<(), ServerError> {
+        let BoundServer {
+            mut server, router, ..
+        } = self;
+        let mut ctx = ServerContext {
+            clients: HashMap::new(),
+            peer: Bytes::new(),
+            outbox: Vec::new(),
+            inbox: server.config.inbox.clone(),
+            now: Instant::now(),
+        };
+        loop {
+            let now = Instant::now();
+            let wait = server
+                .periodic
+                .next_due()
+                .map_or(Duration::from_secs(3600), |due| {
+                    due.saturating_duration_since(now)
+                });
+            futures::select! {
+                msg = router.recv().fuse() => match msg {
+                    Ok(msg) => on_message(&mut server.handlers, &mut ctx, msg),
+                    Err(e) => {
+                        log::error!("socket failed: {e}");
+                        break;
+                    }
+                },
+                _ = runtime::sleep(wait).fuse() => {
+                    ctx.now = Instant::now();
+                    ctx.peer = Bytes::new();
+                    server.periodic.run_due(ctx.now, &mut ctx);
+                }
+                _ = shutdown.wait().fuse() => break,
+            }
+            for msg in ctx.outbox.drain(..) {
+                if let Err(e) = router.send(msg).await {
+                    log::warn!("send failed: {e}");
+                }
+            }
+        }
+        log::info!("shutting down ({} known clients)", ctx.clients.len());
+        router.close().await;
+        Ok(())
+    }
+}
+
+/// Serves `config` until `shutdown` fires.
+pub async fn run(config: ServerConfig, shutdown: Shutdown) -> Result<(), ServerError> {
+    Server::new(config).bind().await?.run(shutdown).await
+}
+
+fn on_message(handlers: &mut Handlers<ServerContext>, ctx: &mut ServerContext, msg: Multipart) {
+    let (id, body) = msg.pop_front();
+    let name = peer_name(&id);
+    let Some(body) = body else {
+        log::warn!("empty message from {name}; ignored");
+        return;
+    };
+    ctx.now = Instant::now();
+    let now = ctx.now;
+    let record = ctx.clients.entry(id.clone()).or_insert_with(|| {
+        log::info!("client learned: {name}");
+        ClientRecord {
+            first_seen: now,
+            last_seen: now,
+            messages: 0,
+        }
+    });
+    record.last_seen = now;
+    record.messages += 1;
+    log::info!("received {} from {name}", describe(&body));
+    ctx.peer = id;
+    match handlers.dispatch(ctx, &body) {
+        Dispatch::Handled => {}
+        Dispatch::Failed(e) => log::warn!("bad {} from {name}: {e}", body.first().escape_ascii()),
+        Dispatch::Unknown => log::warn!(
+            "unknown message type {:?} from {name}; ignored",
+            body.first().escape_ascii().to_string()
+        ),
+    }
+}
+
+fn handle_file(ctx: &mut ServerContext, msg: &Multipart) -> HandlerResult {
+    let Message::File { name, contents } = Message::decode(msg)? else {
+        return Err("not a FILE message".into());
+    };
+    let from = peer_name(ctx.peer());
+    log::info!("file {name:?} ({} bytes) from {from}", contents.len());
+    if let Some(dir) = ctx.inbox() {
+        let path = save_file(dir, &name, &contents)?;
+        log::info!("saved {}", path.display());
+    }
+    Ok(())
+}
+
+/// Forgets clients silent for longer than `stale_after`, then greets the rest.
+fn greet(ctx: &mut ServerContext, stale_after: Duration) {
+    let now = ctx.now;
+    ctx.clients.retain(|id, c| {
+        let silent = now.saturating_duration_since(c.last_seen);
+        let fresh = silent <= stale_after;
+        if !fresh {
+            log::info!(
+                "client dropped as stale: {} (silent for {:.1}s)",
+                peer_name(id),
+                silent.as_secs_f64()
+            );
+        }
+        fresh
+    });
+    let ids: Vec<Bytes> = ctx.clients.keys().cloned().collect();
+    for id in &ids {
+        ctx.send(id, Message::Hello);
+    }
+    if !ids.is_empty() {
+        log::debug!("sent HELLO to {} client(s)", ids.len());
+    }
+}
