@@ -152,6 +152,9 @@ pub struct Connection {
     peer_version: (u8, u8),
     decoder: FrameDecoder,
     partial: Vec<Bytes>,
+    /// Bytes in `partial` (the limits are checked again after the mechanism's decode: with
+    /// CURVE each wire frame is a whole box, so the frame decoder cannot see message bounds).
+    partial_len: usize,
     scratch: Vec<Frame>,
     events: VecDeque<Event>,
     output: BytesMut,
@@ -172,6 +175,7 @@ impl Connection {
             phase: Phase::Greeting,
             peer_version: (0, 0),
             partial: Vec::new(),
+            partial_len: 0,
             scratch: Vec::new(),
             events: VecDeque::new(),
             output,
@@ -259,8 +263,31 @@ impl Connection {
                     if frame.command {
                         self.on_command(frame.body)?;
                     } else {
+                        let limits = self.decoder.limits();
+                        self.partial_len = self.partial_len.saturating_add(frame.body.len());
+                        if frame.body.len() > limits.max_frame_size {
+                            return Err(FrameError::FrameTooLarge {
+                                len: frame.body.len() as u64,
+                                max: limits.max_frame_size,
+                            }
+                            .into());
+                        }
+                        if self.partial_len > limits.max_message_size {
+                            return Err(FrameError::MessageTooLarge {
+                                len: self.partial_len as u64,
+                                max: limits.max_message_size,
+                            }
+                            .into());
+                        }
+                        if self.partial.len() >= limits.max_frames_per_message {
+                            return Err(FrameError::TooManyFrames {
+                                max: limits.max_frames_per_message,
+                            }
+                            .into());
+                        }
                         self.partial.push(frame.body);
                         if !frame.more {
+                            self.partial_len = 0;
                             let frames = std::mem::take(&mut self.partial);
                             // Never empty: we just pushed a frame.
                             if let Ok(msg) = Multipart::new(frames) {
