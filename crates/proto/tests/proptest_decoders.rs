@@ -9,6 +9,9 @@
 //! The number of cases per property is proptest's default (256); set `PROPTEST_CASES` to run
 //! more.
 
+// clippy.toml allows these in #[test] functions only; the helpers here are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
@@ -551,6 +554,14 @@ proptest! {
 // ---------------------------------------------------------------------------------------------
 
 fn message_frame() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        1 => bytes_up_to(24),
+        2 => "\\PC{0,8}".prop_map(Vec::from),
+        3 => json_frame(),
+    ]
+}
+
+fn json_frame() -> impl Strategy<Value = Vec<u8>> {
     let json = [
         r#"{"cpu":1,"mem":2.5}"#,
         "{}",
@@ -562,9 +573,17 @@ fn message_frame() -> impl Strategy<Value = Vec<u8>> {
         "{",
         "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
     ];
+    let number = prop_oneof![
+        any::<i64>().prop_map(|n| n.to_string()),
+        any::<f64>().prop_map(|n| n.to_string()),
+        "-?[0-9]{1,25}(\\.[0-9]{0,20})?([eE][+-]?[0-9]{1,3})?",
+    ];
+    let object = prop::collection::vec(("[a-z\"\\\\]{0,4}", number), 0..4).prop_map(|kv| {
+        let fields: Vec<String> = kv.iter().map(|(k, v)| format!("{k:?}: {v}")).collect();
+        format!("{{{}}}", fields.join(", ")).into_bytes()
+    });
     prop_oneof![
-        1 => bytes_up_to(24),
-        2 => "\\PC{0,8}".prop_map(Vec::from),
+        2 => object,
         2 => prop::sample::select(json.to_vec()).prop_map(Vec::from),
         1 => (prop::sample::select(json.to_vec()), mutation())
             .prop_map(|(j, m)| apply(j.as_bytes().to_vec(), &m)),
@@ -590,7 +609,16 @@ fn multipart_input() -> impl Strategy<Value = Vec<Vec<u8>>> {
         frames.extend(rest);
         frames
     });
-    prop_oneof![well_formed, any_shape]
+    // METR with text fields and (mostly valid) JSON values.
+    let metr = ("\\PC{0,8}", json_frame(), "\\PC{0,8}").prop_map(|(host, values, kind)| {
+        vec![
+            b"METR".to_vec(),
+            host.into_bytes(),
+            values,
+            kind.into_bytes(),
+        ]
+    });
+    prop_oneof![well_formed, any_shape, metr]
 }
 
 proptest! {
@@ -857,125 +885,4 @@ fn pyzmq_sessions_are_accepted() {
             context: Bytes::from_static(b"ctx1")
         }
     );
-}
-
-#[test]
-fn zz_stats_tmp() {
-    use proptest::strategy::ValueTree;
-    use proptest::test_runner::TestRunner;
-    let mut runner = TestRunner::default();
-    let mut stats = std::collections::BTreeMap::<String, usize>::new();
-    for (t, strat) in [
-        (
-            SocketType::Router,
-            connection_input(ROUTER_PEERS, pyzmq_dealer_session()).boxed(),
-        ),
-        (
-            SocketType::Dealer,
-            connection_input(DEALER_PEERS, pyzmq_router_session()).boxed(),
-        ),
-    ] {
-        for lim in [SMALL, Limits::default()] {
-            for _ in 0..2000 {
-                let data = strat.new_tree(&mut runner).unwrap().current();
-                let r = run_conn(t, lim, &data, &[]);
-                let msgs = r
-                    .events
-                    .iter()
-                    .filter(|e| matches!(e, Event::Message(_)))
-                    .count();
-                let pings = r
-                    .events
-                    .iter()
-                    .filter(|e| matches!(e, Event::Ping { .. } | Event::Pong { .. }))
-                    .count();
-                *stats
-                    .entry(format!(
-                        "{t:?} active={} msgs>0={} pings>0={}",
-                        !r.events.is_empty(),
-                        msgs > 0,
-                        pings > 0
-                    ))
-                    .or_default() += 1;
-                let err = format!("{:?}", r.error);
-                let err = err
-                    .split(['(', '{', ' '])
-                    .take(3)
-                    .map(|x| x.chars().take(20).collect::<String>())
-                    .collect::<Vec<_>>()
-                    .join("(");
-                *stats.entry(format!("{t:?} err {err}")).or_default() += 1;
-            }
-        }
-    }
-    let fs = frame_stream();
-    for lim in [SMALL, Limits::default()] {
-        for _ in 0..3000 {
-            let data = fs.new_tree(&mut runner).unwrap().current();
-            let r = run_frames(lim, &data, &[]);
-            let err = format!("{:?}", r.error);
-            let err = err
-                .split(['(', '{', ' '])
-                .take(3)
-                .map(|x| x.chars().take(20).collect::<String>())
-                .collect::<Vec<_>>()
-                .join("(");
-            *stats
-                .entry(format!(
-                    "frames {} n>0={} err {err}",
-                    lim.max_frame_size,
-                    !r.frames.is_empty()
-                ))
-                .or_default() += 1;
-        }
-    }
-    for (name, strat) in [
-        ("cmd", command_input().boxed()),
-        ("meta", metadata_input().boxed()),
-    ] {
-        for _ in 0..3000 {
-            let d = Bytes::from(strat.new_tree(&mut runner).unwrap().current());
-            let ok = if name == "cmd" {
-                format!(
-                    "{:?}",
-                    Command::parse(&d).map(|c| std::mem::discriminant(&c))
-                )
-            } else {
-                format!("{:?}", Metadata::decode(&d).map(|m| m.len() > 0))
-            };
-            let ok = ok
-                .split(['(', '{', ' '])
-                .take(3)
-                .map(|x| x.chars().take(20).collect::<String>())
-                .collect::<Vec<_>>()
-                .join("(");
-            *stats.entry(format!("{name} {ok}")).or_default() += 1;
-        }
-    }
-    for _ in 0..3000 {
-        let g = greeting_input().new_tree(&mut runner).unwrap().current();
-        let r = format!("{:?}", Greeting::decode(&g));
-        let r = r
-            .split(['(', '{', ' '])
-            .take(3)
-            .map(|x| x.chars().take(20).collect::<String>())
-            .collect::<Vec<_>>()
-            .join("(");
-        *stats.entry(format!("greeting {r}")).or_default() += 1;
-    }
-    for _ in 0..3000 {
-        let f = multipart_input().new_tree(&mut runner).unwrap().current();
-        let mp = Multipart::new(f.into_iter().map(Bytes::from).collect()).unwrap();
-        let r = format!("{:?}", Message::try_from(mp).map(|m| m.name()));
-        let r = r
-            .split(['(', '{', ' '])
-            .take(3)
-            .map(|x| x.chars().take(20).collect::<String>())
-            .collect::<Vec<_>>()
-            .join("(");
-        *stats.entry(format!("message {r}")).or_default() += 1;
-    }
-    for (k, v) in stats {
-        eprintln!("{v:6} {k}");
-    }
 }
