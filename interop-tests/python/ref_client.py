@@ -7,7 +7,8 @@ silent for --server-timeout seconds (then keeps trying, and reports when the
 server is heard again).
 
 Optional: --send-file PATH sends [b"FILE", basename, contents] once after
-connect; --send-ctrl TEXT sends [b"CTRL", text] once; --routing-id sets the
+connect (repeatable; --file-name NAME, paired in order, overrides the name
+sent); --send-ctrl TEXT sends [b"CTRL", text] once; --routing-id sets the
 DEALER's routing identity; --heartbeat-ivl MS turns on ZMTP heartbeats
 (PING/PONG: ZMQ_HEARTBEAT_IVL, _TIMEOUT, _TTL).
 
@@ -78,7 +79,11 @@ def main():
                     help="ZMTP heartbeat timeout in ms (default 3 x --heartbeat-ivl)")
     ap.add_argument("--heartbeat-ttl", type=int, default=None,
                     help="ZMTP heartbeat TTL in ms (default 3 x --heartbeat-ivl)")
-    ap.add_argument("--send-file", default=None, help="send this file once after connect")
+    ap.add_argument("--send-file", action="append", default=None,
+                    help="send this file once after connect (repeatable: each is sent, in order)")
+    ap.add_argument("--file-name", action="append", default=None,
+                    help="name to send for the matching --send-file instead of its basename "
+                         "(repeatable, paired in order; e.g. ../evil to test a server's checks)")
     ap.add_argument("--send-ctrl", default=None, help="send [CTRL, text] once after connect")
     ap.add_argument("--no-hello", action="store_true", help="never send HELLO (a silent client)")
     ap.add_argument("--count", type=int, default=None,
@@ -88,6 +93,8 @@ def main():
                     help="ZMQ_LINGER in ms at exit (lets a queued FILE go out)")
     ap.add_argument("--no-monitor", action="store_true", help="do not report socket monitor events")
     args = ap.parse_args()
+    if args.file_name and len(args.file_name) > len(args.send_file or []):
+        ap.error("more --file-name than --send-file")
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -184,10 +191,11 @@ def main():
 
 
 def send_extras(sock, args):
-    if args.send_file:
-        with open(args.send_file, "rb") as f:
+    names = args.file_name or []
+    for i, path in enumerate(args.send_file or []):
+        with open(path, "rb") as f:
             contents = f.read()
-        name = os.path.basename(args.send_file)
+        name = names[i] if i < len(names) else os.path.basename(path)
         sock.send_multipart([b"FILE", name.encode("utf-8"), contents])
         emit("sent", header="FILE", name=name, size=len(contents),
              sha256=hashlib.sha256(contents).hexdigest())

@@ -666,6 +666,27 @@ impl Peer {
         String::from_utf8_lossy(&buf).into_owned()
     }
 
+    /// Waits up to `timeout` until everything the child wrote to stderr so
+    /// far satisfies `pred`, and returns it. (stderr is read on a thread: it
+    /// may still be arriving just after the child exited.)
+    ///
+    /// # Panics
+    ///
+    /// On timeout, like [`Peer::expect_line`].
+    pub fn expect_stderr(&mut self, pred: impl Fn(&str) -> bool, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let err = self.stderr_so_far();
+            if pred(&err) {
+                return err;
+            }
+            if Instant::now() >= deadline {
+                self.fail(&format!("stderr not as expected within {timeout:?}"));
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Waits up to `timeout` for a stdout line matching `pred` and returns it.
     ///
     /// Lines are scanned in order from just after the line returned by the
@@ -912,4 +933,53 @@ impl Drop for Peer {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// courier's own log lines
+// ---------------------------------------------------------------------------
+
+/// The timestamp at the start of a courier log line
+/// (`2026-11-27T18:01:25.271Z INFO  courier_server: ...`), as seconds since
+/// the Unix epoch (UTC), or `None` if the line does not start with one.
+///
+/// Lines of different courier processes on one machine share this clock, so
+/// their differences measure how long something took.
+pub fn log_timestamp(line: &str) -> Option<f64> {
+    let ts = line.split_whitespace().next()?.strip_suffix('Z')?;
+    let (date, time) = ts.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(str::parse::<i64>);
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut t = time.splitn(3, ':');
+    let h: i64 = t.next()?.parse().ok()?;
+    let min: i64 = t.next()?.parse().ok()?;
+    let sec: f64 = t.next()?.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || min > 59 {
+        return None;
+    }
+    // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+    // days_from_civil).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    #[allow(clippy::cast_precision_loss)]
+    let whole = (days * 86_400 + h * 3_600 + min * 60) as f64;
+    Some(whole + sec)
+}
+
+/// `n` random bytes from `/dev/urandom`.
+///
+/// # Panics
+///
+/// If `/dev/urandom` cannot be read.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .unwrap_or_else(|e| panic!("interop-tests: cannot read /dev/urandom: {e}"));
+    buf
 }
