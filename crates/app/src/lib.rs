@@ -34,6 +34,7 @@
 
 mod cli;
 mod handlers;
+pub mod keys;
 mod names;
 mod shutdown;
 

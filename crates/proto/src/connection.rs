@@ -263,7 +263,7 @@ impl Connection {
                     if frame.command {
                         self.on_command(frame.body)?;
                     } else {
-                        let limits = self.decoder.limits();
+                        let limits = &self.config.limits;
                         self.partial_len = self.partial_len.saturating_add(frame.body.len());
                         if frame.body.len() > limits.max_frame_size {
                             return Err(FrameError::FrameTooLarge {
@@ -312,6 +312,16 @@ impl Connection {
             }
         };
         self.phase = Phase::Active;
+        // From now on each wire frame may carry the mechanism's overhead (CURVE: 33 octets
+        // of MESSAGE around each frame); the frames it carries are checked against the
+        // configured limits after `decode`.
+        let overhead = self.mechanism.frame_overhead();
+        if overhead > 0 {
+            let mut wire = self.config.limits;
+            wire.max_frame_size = wire.max_frame_size.saturating_add(overhead);
+            wire.max_message_size = wire.max_message_size.saturating_add(overhead);
+            self.decoder = FrameDecoder::new(wire);
+        }
         self.peer = Some(info.clone());
         self.events.push_back(Event::HandshakeComplete(info));
         Ok(())
@@ -368,7 +378,11 @@ impl Connection {
         if matches!(error, HandshakeError::PeerError { .. }) {
             return;
         }
-        let reason = Bytes::from(error.to_string());
+        // The mechanism says what to tell the peer, if anything (a CURVE client never sends
+        // ERROR; a CURVE server refusing a client says "400", as libzmq does).
+        let Some(reason) = self.mechanism.error_reason(error) else {
+            return;
+        };
         Command::Error { reason }.encode(&mut self.output);
     }
 

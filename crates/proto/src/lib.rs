@@ -10,6 +10,7 @@
 //!   that checks [`Limits`](frame::Limits) on the header, before buffering a body.
 //! - [`command`] and [`metadata`]: READY, ERROR, PING, PONG and connection properties.
 //! - [`mechanism`] and [`null`]: the security-mechanism interface and the NULL handshake.
+//! - [`curve`]: the CURVE mechanism (CurveZMQ, RFC 26), with [`z85`] keys and [`cert`] key files.
 //! - [`connection`]: one connection's state machine tying the above together.
 //! - [`message`]: multipart messages and courier's typed application messages.
 //!
@@ -47,8 +48,10 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::indexing_slicing, clippy::cast_possible_truncation)]
 
+pub mod cert;
 pub mod command;
 pub mod connection;
+pub mod curve;
 pub mod frame;
 pub mod greeting;
 pub mod mechanism;
@@ -56,5 +59,6 @@ pub mod message;
 pub mod metadata;
 pub mod null;
 pub mod socket_type;
+pub mod z85;
 
 pub use bytes::Bytes;

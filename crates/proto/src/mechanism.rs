@@ -12,6 +12,7 @@ use bytes::Bytes;
 use thiserror::Error;
 
 use crate::command::CommandError;
+use crate::curve::CurveError;
 use crate::frame::Frame;
 use crate::greeting::{Greeting, MechanismName};
 use crate::metadata::Metadata;
@@ -54,6 +55,9 @@ pub enum HandshakeError {
     /// A malformed command.
     #[error(transparent)]
     Command(#[from] CommandError),
+    /// The CURVE handshake failed, or a CURVE connection received a bad MESSAGE.
+    #[error(transparent)]
+    Curve(#[from] CurveError),
     /// The mechanism refused the peer for a reason of its own (bad box, unknown key, ...).
     #[error("{mechanism} handshake failed: {reason}")]
     Mechanism {
@@ -103,5 +107,19 @@ pub trait Mechanism: Send + fmt::Debug {
     /// The peer's authenticated public key, for mechanisms that have one.
     fn peer_public_key(&self) -> Option<[u8; 32]> {
         None
+    }
+
+    /// Octets that [`Mechanism::encode`] adds to a frame once the handshake is done (CURVE's
+    /// MESSAGE command: name, nonce, tag and flags, 33), so that the connection can allow for
+    /// them when it checks wire frames against its limits.
+    fn frame_overhead(&self) -> usize {
+        0
+    }
+
+    /// The reason of the ERROR command to send when the handshake fails with `error`, or `None`
+    /// to close without one (a CURVE client never sends ERROR; a CURVE server refusing a client
+    /// sends "400" as libzmq does).
+    fn error_reason(&self, error: &HandshakeError) -> Option<Bytes> {
+        Some(Bytes::from(error.to_string()))
     }
 }

@@ -76,6 +76,7 @@ pub struct ClientRecord {
 pub struct ServerContext {
     clients: HashMap<Bytes, ClientRecord>,
     peer: Bytes,
+    peer_key: Option<[u8; 32]>,
     outbox: Vec<Multipart>,
     inbox: Option<PathBuf>,
     now: Instant,
@@ -85,6 +86,12 @@ impl ServerContext {
     /// The routing id of the client whose message is being handled (empty in periodic tasks).
     pub fn peer(&self) -> &Bytes {
         &self.peer
+    }
+
+    /// The authenticated CURVE public key of the client whose message is being handled (None
+    /// without CURVE and in periodic tasks).
+    pub fn peer_public_key(&self) -> Option<&[u8; 32]> {
+        self.peer_key.as_ref()
     }
 
     /// Queues `msg` for the client `to`.
@@ -214,6 +221,7 @@ impl BoundServer {
         let mut ctx = ServerContext {
             clients: HashMap::new(),
             peer: Bytes::new(),
+            peer_key: None,
             outbox: Vec::new(),
             inbox: server.config.inbox.clone(),
             now: Instant::now(),
@@ -228,7 +236,10 @@ impl BoundServer {
                 });
             futures::select! {
                 msg = router.recv().fuse() => match msg {
-                    Ok(msg) => on_message(&mut server.handlers, &mut ctx, msg),
+                    Ok(msg) => {
+                        ctx.peer_key = msg.frames().first().and_then(|id| router.peer_public_key(id));
+                        on_message(&mut server.handlers, &mut ctx, msg)
+                    }
                     Err(e) => {
                         log::error!("socket failed: {e}");
                         break;
@@ -237,6 +248,7 @@ impl BoundServer {
                 _ = runtime::sleep(wait).fuse() => {
                     ctx.now = Instant::now();
                     ctx.peer = Bytes::new();
+                    ctx.peer_key = None;
                     server.periodic.run_due(ctx.now, &mut ctx);
                 }
                 _ = shutdown.wait().fuse() => break,
@@ -267,8 +279,15 @@ fn on_message(handlers: &mut Handlers<ServerContext>, ctx: &mut ServerContext, m
     };
     ctx.now = Instant::now();
     let now = ctx.now;
+    let key = ctx.peer_key;
     let record = ctx.clients.entry(id.clone()).or_insert_with(|| {
-        log::info!("client learned: {name}");
+        match key {
+            Some(key) => log::info!(
+                "client learned: {name} (CURVE key {})",
+                courier_socket::proto::z85::encode_key(&key)
+            ),
+            None => log::info!("client learned: {name}"),
+        }
         ClientRecord {
             first_seen: now,
             last_seen: now,

@@ -97,7 +97,8 @@ pub(crate) struct Core {
     pub routing: Arc<dyn Routing>,
     events_tx: async_channel::Sender<SocketEvent>,
     events_rx: async_channel::Receiver<SocketEvent>,
-    /// Stop opening connections (close has begun).
+    /// Stop accepting connections and refuse new binds and connects (close has begun;
+    /// connectors go on until `stop`, to deliver what is queued).
     pub no_new: Signal,
     /// Stop everything now.
     pub stop: Signal,
@@ -256,10 +257,13 @@ impl Core {
         Ok(())
     }
 
+    /// Connects and reconnects until the socket stops. It goes on during the linger period
+    /// of `close` (as libzmq does), so that messages queued before the connection was up
+    /// still go out.
     async fn connect_loop(self: Arc<Self>, endpoint: Endpoint) {
         let mut backoff = Backoff::new(self.options.reconnect_ivl, self.options.reconnect_ivl_max);
         loop {
-            if self.no_new.fired() {
+            if self.stop.fired() {
                 return;
             }
             let attempt = async {
@@ -276,7 +280,7 @@ impl Core {
             };
             let result = futures::select! {
                 r = runtime::timeout(self.options.connect_timeout, attempt).fuse() => r,
-                _ = self.no_new.wait().fuse() => return,
+                _ = self.stop.wait().fuse() => return,
             };
             let wait = match result {
                 Some(Ok(stream)) => {
@@ -312,12 +316,12 @@ impl Core {
             };
             futures::select! {
                 _ = runtime::sleep(wait).fuse() => {},
-                _ = self.no_new.wait().fuse() => return,
+                _ = self.stop.wait().fuse() => return,
             }
         }
     }
 
-    /// Graceful close: stop opening connections, wait up to the linger time for `drained`
+    /// Graceful close: stop accepting, wait up to the linger time for `drained`
     /// to say that queued messages are out, then stop everything.
     pub async fn close(&self, drained: impl Fn() -> bool) {
         self.no_new.fire();

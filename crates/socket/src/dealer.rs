@@ -132,8 +132,9 @@ impl Dealer {
         &self.core.options.routing_id
     }
 
-    /// Closes the socket: stops connecting, waits up to `linger` for queued messages to be
-    /// written, then closes every connection. Returns how many messages were left unsent.
+    /// Closes the socket: stops accepting, waits up to `linger` for queued messages to be
+    /// written (still connecting and reconnecting meanwhile, as libzmq does), then closes
+    /// every connection. Returns how many messages were left unsent.
     pub async fn close(self) -> usize {
         let routing = Arc::clone(&self.routing);
         let out = self.out_tx.clone();

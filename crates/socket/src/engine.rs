@@ -22,6 +22,8 @@ use crate::runtime::{self, Instant, Stream};
 
 /// Bytes read per read call.
 const READ_CHUNK: usize = 64 * 1024;
+/// Most room made ahead of arriving data for a large frame body.
+const RESERVE_STEP: usize = 4 * 1024 * 1024;
 /// Output gathered before a write when several messages are waiting.
 const WRITE_BATCH_BYTES: usize = 64 * 1024;
 /// Messages gathered before a write.
@@ -123,11 +125,21 @@ pub(crate) async fn drive(
                 }
             }
             core.routing.detach(conn_id, &att);
-            core.emit(SocketEvent::Disconnected {
-                peer_addr,
-                routing_id: Some(att.routing_id.clone()),
-                reason,
-            });
+            // A connection we closed for a fault (a protocol violation, a limit, a heartbeat
+            // timeout) is worth a warning; a peer leaving is routine.
+            let level = if link.closing.load(Ordering::Relaxed) {
+                log::Level::Warn
+            } else {
+                log::Level::Info
+            };
+            core.emit_at(
+                Some(level),
+                SocketEvent::Disconnected {
+                    peer_addr,
+                    routing_id: Some(att.routing_id.clone()),
+                    reason,
+                },
+            );
             true
         }
         None if core.stop.fired() => false,
@@ -146,8 +158,9 @@ async fn read_loop(core: &Core, link: &Link, mut stream: Stream, peer_addr: &str
         let wanted = lock(&link.conn).wanted(buf.len());
         if wanted > READ_CHUNK {
             // A large body is coming (its size already checked against the limits): make room
-            // for all of it at once rather than growing step by step.
-            buf.reserve(wanted);
+            // in large steps, but never more than a step ahead of what has arrived, so a peer
+            // that announces a big frame and sends nothing costs little.
+            buf.reserve(wanted.min(RESERVE_STEP));
         }
         let read = futures::select! {
             r = stream.read(&mut scratch).fuse() => r,
@@ -256,7 +269,7 @@ async fn write_loop(core: &Core, link: &Link, mut stream: Stream) {
     let heartbeat_timeout = options.heartbeat_timeout.or(options.heartbeat_ivl);
     let mut attachment: Option<Arc<Attachment>> = None;
     // Messages in the output being written, with where each ends in it.
-    let mut batch: Vec<(usize, Multipart)> = Vec::new();
+    let mut batch: Vec<(usize, usize, Multipart)> = Vec::new();
     let mut last_ping = Instant::now();
     let mut ping_sent: Option<Instant> = None;
     // Heartbeats in force on this connection: only once the handshake is done, and only with
@@ -330,13 +343,16 @@ async fn write_loop(core: &Core, link: &Link, mut stream: Stream) {
                 let mut conn = lock(&link.conn);
                 let mut msg = Some(msg);
                 while let Some(m) = msg.take() {
-                    core.unflushed.fetch_add(1, Ordering::Relaxed);
+                    let start = conn.output_len();
                     if let Err(e) = conn.send(&m) {
-                        batch.push((usize::MAX, m));
+                        // The connection failed (the reader saw a protocol error): nothing of
+                        // this message was written, so it goes back like an unwritten one.
+                        give_back(core, att, vec![m], Vec::new());
                         link.fail(e.to_string());
                         break;
                     }
-                    batch.push((conn.output_len(), m));
+                    core.unflushed.fetch_add(1, Ordering::Relaxed);
+                    batch.push((start, conn.output_len(), m));
                     if conn.output_len() < WRITE_BATCH_BYTES && batch.len() < WRITE_BATCH_MESSAGES {
                         msg = try_next_outgoing(att);
                     }
@@ -419,6 +435,14 @@ async fn write_out(
                         "handshake not completed within {:?}", options.handshake_timeout
                     )));
                 }
+                // The peer's TTL holds whether or not our writes go through.
+                if let Some(ttl) = *lock(&link.peer_ttl) {
+                    if silent > ttl {
+                        return (written, Some(format!(
+                            "the peer's heartbeat TTL of {ttl:?} expired (peer silent and not reading)"
+                        )));
+                    }
+                }
                 if let Some(ivl) = heartbeat_ivl {
                     let limit = ivl + options.heartbeat_timeout.unwrap_or(ivl);
                     if silent > limit {
@@ -435,11 +459,14 @@ async fn write_out(
     (written, None)
 }
 
-/// Accounts for the messages of a write: those fully written are done; on failure the rest go
-/// back to the front of a DEALER's queue, or are reported dropped for a ROUTER peer.
+/// Accounts for the messages of a write: those fully written are done. On failure, those not
+/// started go back to the front of a DEALER's queue (or are reported dropped for a ROUTER
+/// peer); one that was partly written is dropped in both cases, as libzmq does: resending it
+/// could fail the same way forever (a peer that closes the connection on seeing it, e.g. for
+/// being over its size limit, would otherwise block the queue behind it).
 fn settle(
     core: &Core,
-    batch: &mut Vec<(usize, Multipart)>,
+    batch: &mut Vec<(usize, usize, Multipart)>,
     attachment: Option<&Attachment>,
     written: usize,
     failed: bool,
@@ -452,26 +479,48 @@ fn settle(
         batch.clear();
         return;
     }
-    let unsent: Vec<Multipart> = batch
-        .drain(..)
-        .filter(|(end, _)| *end > written)
-        .map(|(_, m)| m)
-        .collect();
+    let mut unsent = Vec::new();
+    let mut partial = Vec::new();
+    for (start, end, msg) in batch.drain(..) {
+        if end <= written {
+            continue;
+        }
+        if start < written {
+            partial.push(msg);
+        } else {
+            unsent.push(msg);
+        }
+    }
+    if let Some(att) = attachment {
+        give_back(core, att, unsent, partial);
+    }
+}
+
+/// Messages a failed connection did not write: `unsent` (nothing written) go back to the front
+/// of a DEALER's queue, in order, or are reported dropped for a ROUTER peer; `partial` (cut off
+/// mid-message) are reported dropped.
+fn give_back(core: &Core, att: &Attachment, unsent: Vec<Multipart>, partial: Vec<Multipart>) {
+    if !partial.is_empty() {
+        core.emit(SocketEvent::MessagesDropped {
+            routing_id: att.routing_id.clone(),
+            count: partial.len(),
+            reason: "the connection failed while they were being written".into(),
+        });
+    }
     if unsent.is_empty() {
         return;
     }
-    match attachment.map(|a| (&a.outgoing, &a.routing_id)) {
-        Some((Outgoing::Shared { requeue, .. }, _)) => {
+    match &att.outgoing {
+        Outgoing::Shared { requeue, .. } => {
             let mut requeue = lock(requeue);
             for msg in unsent.into_iter().rev() {
                 requeue.push_front(msg);
             }
         }
-        Some((Outgoing::Own(_), routing_id)) => core.emit(SocketEvent::MessagesDropped {
-            routing_id: routing_id.clone(),
+        Outgoing::Own(_) => core.emit(SocketEvent::MessagesDropped {
+            routing_id: att.routing_id.clone(),
             count: unsent.len(),
             reason: "the connection failed before they were written".into(),
         }),
-        None => {}
     }
 }

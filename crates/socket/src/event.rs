@@ -69,7 +69,7 @@ pub enum SocketEvent {
         reason: String,
     },
     /// Messages were discarded (ROUTER: unknown peer, full queue, or a peer that left with
-    /// messages still queued).
+    /// messages still queued; either type: a message cut off by a failed connection).
     MessagesDropped {
         /// The routing id they were for.
         routing_id: Bytes,

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use courier_proto::curve::{Authorizer, ClientConfig, CurveConfig, Keypair, PublicKey, SecretKey};
 use courier_proto::frame::Limits;
 
 /// What `send` does when the send queue is at its high-water mark.
@@ -22,13 +23,34 @@ pub enum Security {
     /// No security (ZMTP NULL).
     #[default]
     Null,
+    /// CURVE (CurveZMQ, RFC 26): every connection encrypted and the server authenticated by
+    /// its long-term key, the client by its own. The role is part of the config and is
+    /// independent of bind and connect, as in libzmq (ZMQ_CURVE_SERVER).
+    Curve(CurveConfig),
 }
 
 impl Security {
+    /// CURVE client: our long-term key pair, and the long-term public key of the server we
+    /// expect (libzmq's ZMQ_CURVE_PUBLICKEY, ZMQ_CURVE_SECRETKEY and ZMQ_CURVE_SERVERKEY).
+    pub fn curve_client(keypair: Keypair, server_key: PublicKey) -> Self {
+        Security::Curve(CurveConfig::Client(ClientConfig::new(keypair, server_key)))
+    }
+
+    /// CURVE server: our long-term secret key, and which clients may connect, by their
+    /// long-term public key (libzmq's ZMQ_CURVE_SERVER and ZMQ_CURVE_SECRETKEY, with the
+    /// authorizer in place of a ZAP handler). A refused client is sent an ERROR command, and
+    /// the handshake fails with a reason naming its key in Z85.
+    pub fn curve_server(secret: SecretKey, authorizer: Authorizer) -> Self {
+        Security::Curve(CurveConfig::Server(
+            courier_proto::curve::ServerConfig::new(secret, authorizer),
+        ))
+    }
+
     /// A fresh handshake state machine for one connection.
     pub(crate) fn mechanism(&self) -> Box<dyn courier_proto::mechanism::Mechanism> {
         match self {
             Security::Null => Box::new(courier_proto::null::Null::new()),
+            Security::Curve(config) => config.mechanism(),
         }
     }
 }

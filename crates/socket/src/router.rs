@@ -19,6 +19,7 @@ use crate::options::{Options, WhenFull};
 
 struct PeerEntry {
     conn_id: u64,
+    public_key: Option<[u8; 32]>,
     queue: async_channel::Sender<Multipart>,
     kick: async_channel::Sender<()>,
 }
@@ -81,6 +82,7 @@ impl Routing for RouterRouting {
             routing_id.clone(),
             PeerEntry {
                 conn_id,
+                public_key: peer.public_key,
                 queue,
                 kick,
             },
@@ -224,6 +226,13 @@ impl Router {
     /// Whether a peer with this routing id is connected.
     pub fn is_connected(&self, routing_id: &[u8]) -> bool {
         lock(&self.routing.peers).contains_key(routing_id)
+    }
+
+    /// The authenticated long-term public key of the peer with this routing id (CURVE only).
+    pub fn peer_public_key(&self, routing_id: &[u8]) -> Option<[u8; 32]> {
+        lock(&self.routing.peers)
+            .get(routing_id)
+            .and_then(|p| p.public_key)
     }
 
     /// Closes the connection of the peer with this routing id; returns whether there was one.

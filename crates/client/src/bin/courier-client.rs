@@ -4,20 +4,30 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use argh::FromArgs;
+use courier_app::keys::{default_curve_dir, load_keypair, load_public, run_keygen, KeygenArgs};
 use courier_app::{
     init_logging, parse_args, parse_duration, parse_interval, parse_size, usage_error,
 };
 use courier_client::{file_message, Client, ClientConfig, DEFAULT_ENDPOINT};
 use courier_socket::proto::frame::Limits;
-use courier_socket::Options;
+use courier_socket::{Options, Security};
 
 /// courier-client: a ZeroMQ DEALER that sends HELLO to its server every interval and reports
 /// when the server goes silent and when it comes back. It never blocks on connecting: what it
 /// sends before the server is up is queued and delivered when it is, and it reconnects on its
 /// own. Works with courier-server and with pyzmq/libzmq ROUTER servers. Logs go to standard
 /// output; Ctrl-C or SIGTERM stops it cleanly.
+///
+/// With --curve, the connection is encrypted and authenticated with CurveZMQ, compatible with
+/// libzmq: the client's key pair comes from CURVE_DIR/KEY_NAME.key_secret and the server's
+/// public key from CURVE_DIR/SERVER_KEY_NAME.key; a server that cannot prove it holds the
+/// matching secret key gets nothing. `courier-client keygen` creates key files in the format
+/// pyzmq's zmq.auth uses.
 #[derive(FromArgs, Debug)]
 struct Args {
+    #[argh(subcommand)]
+    command: Option<Command>,
+
     /// server endpoint (default tcp://127.0.0.1:5556; ipc:///path for a Unix socket)
     #[argh(option, default = "DEFAULT_ENDPOINT.to_owned()")]
     connect: String,
@@ -75,14 +85,66 @@ struct Args {
     )]
     linger: Duration,
 
+    /// encrypt and authenticate with CURVE (default: off, plain NULL mechanism)
+    #[argh(switch)]
+    curve: bool,
+
+    /// directory of CURVE key files (default ~/.curve)
+    #[argh(option)]
+    curve_dir: Option<PathBuf>,
+
+    /// name of the client's key pair in the curve directory: NAME.key_secret (default client)
+    #[argh(option, default = "\"client\".to_owned()")]
+    key_name: String,
+
+    /// name of the server's public key file in the curve directory: NAME.key (default server)
+    #[argh(option, default = "\"server\".to_owned()")]
+    server_key_name: String,
+
     /// log debug details (connection attempts, each HELLO sent); RUST_LOG overrides
     #[argh(switch, short = 'v')]
     verbose: bool,
 }
 
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+enum Command {
+    Keygen(KeygenArgs),
+}
+
+fn curve_security(args: &Args) -> Security {
+    let dir = args.curve_dir.clone().unwrap_or_else(default_curve_dir);
+    let keypair = load_keypair(&dir.join(format!("{}.key_secret", args.key_name)))
+        .unwrap_or_else(|e| usage_error(e));
+    let server_key_path = dir.join(format!("{}.key", args.server_key_name));
+    let server_key = load_public(&server_key_path).unwrap_or_else(|e| {
+        usage_error(format!(
+            "{e}\n  (or copy the server's public key file there: it is the server's NAME.key)"
+        ))
+    });
+    log::info!(
+        "CURVE on; client public key {} (the server must list it in its authorized_clients); \
+         expecting the server key from {}",
+        keypair.public_z85(),
+        server_key_path.display()
+    );
+    Security::curve_client(keypair, server_key)
+}
+
 fn main() {
     let args: Args = parse_args();
+    if let Some(Command::Keygen(keygen)) = &args.command {
+        if let Err(e) = run_keygen(keygen) {
+            usage_error(e);
+        }
+        return;
+    }
     init_logging(args.verbose);
+    let security = if args.curve {
+        curve_security(&args)
+    } else {
+        Security::Null
+    };
     if args
         .identity
         .as_ref()
@@ -106,6 +168,7 @@ fn main() {
             heartbeat_ivl: args.heartbeat,
             heartbeat_ttl: args.heartbeat.map(|d| d * 2),
             linger: args.linger,
+            security,
             ..Options::default()
         },
     };

@@ -4,19 +4,30 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use argh::FromArgs;
+use courier_app::keys::{default_curve_dir, load_keypair, run_keygen, Allowlist, KeygenArgs};
 use courier_app::{
     init_logging, parse_args, parse_duration, parse_interval, parse_size, usage_error,
 };
 use courier_server::{ServerConfig, ServerError, DEFAULT_ENDPOINT};
+use courier_socket::proto::curve::Authorizer;
 use courier_socket::proto::frame::Limits;
-use courier_socket::Options;
+use courier_socket::{Options, Security};
 
 /// courier-server: a ZeroMQ ROUTER that learns each client from its first message, sends it
 /// HELLO every interval while it keeps talking, and forgets it once it goes silent. Speaks
 /// ZMTP 3.1, so pyzmq/libzmq DEALER clients work as well as courier-client. Logs go to standard
 /// output; Ctrl-C or SIGTERM stops it cleanly.
+///
+/// With --curve, every connection is encrypted and authenticated with CurveZMQ, compatible with
+/// libzmq: the server's key pair is read from CURVE_DIR/KEY_NAME.key_secret, and only clients
+/// whose public key is in CURVE_DIR/authorized_clients/*.key may connect (the directory is
+/// re-read when it changes, or on SIGHUP). `courier-server keygen` creates key files in the
+/// format pyzmq's zmq.auth uses.
 #[derive(FromArgs, Debug)]
 struct Args {
+    #[argh(subcommand)]
+    command: Option<Command>,
+
     /// endpoint to listen on (default tcp://127.0.0.1:5556; tcp://*:5556 for every interface,
     /// ipc:///path for a Unix socket)
     #[argh(option, default = "DEFAULT_ENDPOINT.to_owned()")]
@@ -80,14 +91,96 @@ struct Args {
     )]
     linger: Duration,
 
+    /// encrypt and authenticate with CURVE (default: off, plain NULL mechanism)
+    #[argh(switch)]
+    curve: bool,
+
+    /// directory of CURVE key files (default ~/.curve)
+    #[argh(option)]
+    curve_dir: Option<PathBuf>,
+
+    /// name of the server's key pair in the curve directory: NAME.key_secret (default server)
+    #[argh(option, default = "\"server\".to_owned()")]
+    key_name: String,
+
+    /// directory of the public .key files of the clients allowed to connect (default
+    /// CURVE_DIR/authorized_clients)
+    #[argh(option)]
+    authorized_clients: Option<PathBuf>,
+
+    /// with --curve, accept any client key (encryption without client authentication)
+    #[argh(switch)]
+    allow_any_client: bool,
+
     /// log debug details (connections, handshakes, each HELLO sent); RUST_LOG overrides
     #[argh(switch, short = 'v')]
     verbose: bool,
 }
 
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+enum Command {
+    Keygen(KeygenArgs),
+}
+
+/// The CURVE server settings from the flags, and the allowlist to refresh (if any).
+fn curve_security(args: &Args) -> (Security, Option<Allowlist>) {
+    let dir = args.curve_dir.clone().unwrap_or_else(default_curve_dir);
+    let secret_path = dir.join(format!("{}.key_secret", args.key_name));
+    let keypair = load_keypair(&secret_path).unwrap_or_else(|e| usage_error(e));
+    log::info!(
+        "CURVE on; server public key {} (from {}) — clients need it in their server .key file",
+        keypair.public_z85(),
+        secret_path.display()
+    );
+    let (authorizer, allowlist) = if args.allow_any_client {
+        log::warn!("--allow-any-client: any client key is accepted (encrypted, not authenticated)");
+        (Authorizer::allow_any(), None)
+    } else {
+        let allow_dir = args
+            .authorized_clients
+            .clone()
+            .unwrap_or_else(|| dir.join("authorized_clients"));
+        let list = Allowlist::load(&allow_dir).unwrap_or_else(|e| {
+            usage_error(format!(
+                "{e}\n  create it and copy there the public .key files of the clients to allow, \
+                 or pass --allow-any-client"
+            ))
+        });
+        if list.is_empty() {
+            log::warn!(
+                "no client keys in {}: every client will be refused until one is added",
+                allow_dir.display()
+            );
+        } else {
+            log::info!(
+                "{} client key(s) allowed from {}",
+                list.len(),
+                allow_dir.display()
+            );
+        }
+        (list.authorizer(), Some(list))
+    };
+    (
+        Security::curve_server(keypair.secret().clone(), authorizer),
+        allowlist,
+    )
+}
+
 fn main() {
     let args: Args = parse_args();
+    if let Some(Command::Keygen(keygen)) = &args.command {
+        if let Err(e) = run_keygen(keygen) {
+            usage_error(e);
+        }
+        return;
+    }
     init_logging(args.verbose);
+    let (security, allowlist) = if args.curve {
+        curve_security(&args)
+    } else {
+        (Security::Null, None)
+    };
     if args.max_frames == 0 || args.max_message_size == 0 {
         usage_error("--max-message-size and --max-frames must be more than zero");
     }
@@ -108,17 +201,20 @@ fn main() {
             heartbeat_ttl: args.heartbeat.map(|d| d * 2),
             send_hwm: args.send_hwm,
             linger: args.linger,
+            security,
             ..Options::default()
         },
     };
     let shutdown = courier_app::shutdown_on_signals()
         .unwrap_or_else(|e| usage_error(format!("cannot install the signal handler: {e}")));
     let result = courier_socket::runtime::block_on(async {
-        courier_server::Server::new(config)
-            .bind()
-            .await?
-            .run(shutdown)
-            .await
+        let mut server = courier_server::Server::new(config);
+        if let Some(list) = allowlist {
+            server.every(Duration::from_secs(1), move |_| {
+                list.refresh();
+            });
+        }
+        server.bind().await?.run(shutdown).await
     });
     match result {
         Ok(()) => {}
