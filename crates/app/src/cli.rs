@@ -80,21 +80,24 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
 /// Logs to standard output with millisecond timestamps, at `info` unless `verbose` or
 /// `RUST_LOG` says otherwise.
 pub fn init_logging(verbose: bool) {
+    init_logging_to(verbose, env_logger::Target::Stdout);
+}
+
+/// Like [`init_logging`], to another target (standard error, or a file for a terminal UI).
+pub fn init_logging_to(verbose: bool, target: env_logger::Target) {
     let default = if verbose { "debug" } else { "info" };
     let mut builder =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default));
-    builder
-        .target(env_logger::Target::Stdout)
-        .format(|buf, record| {
-            let ts = buf.timestamp_millis();
-            writeln!(
-                buf,
-                "{ts} {:<5} {}: {}",
-                record.level(),
-                record.target().split("::").next().unwrap_or(""),
-                record.args()
-            )
-        });
+    builder.target(target).format(|buf, record| {
+        let ts = buf.timestamp_millis();
+        writeln!(
+            buf,
+            "{ts} {:<5} {}: {}",
+            record.level(),
+            record.target().split("::").next().unwrap_or(""),
+            record.args()
+        )
+    });
     let _ = builder.try_init();
 }
 

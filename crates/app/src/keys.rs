@@ -419,3 +419,72 @@ mod tests {
         std::fs::remove_dir_all(&other).unwrap();
     }
 }
+
+/// Which clients a CURVE server accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientPolicy {
+    /// Any client key (encryption without client authentication).
+    Any,
+    /// Only the keys of the `*.key` files in this directory.
+    Allowlist(PathBuf),
+}
+
+/// A CURVE server's settings read from key files.
+pub struct ServerKeys {
+    /// The socket security to use.
+    pub security: courier_socket::Security,
+    /// The allowlist, to [`refresh`](Allowlist::refresh) periodically (None for `Any`).
+    pub allowlist: Option<Allowlist>,
+    /// The server's public key in Z85, for logs.
+    pub public_z85: String,
+}
+
+/// Loads a CURVE server's key pair `dir/NAME.key_secret` and its client policy.
+pub fn server_keys(
+    dir: &Path,
+    key_name: &str,
+    policy: &ClientPolicy,
+) -> Result<ServerKeys, KeyError> {
+    let keypair = load_keypair(&dir.join(format!("{key_name}.key_secret")))?;
+    let public_z85 = keypair.public_z85();
+    let (authorizer, allowlist) = match policy {
+        ClientPolicy::Any => (Authorizer::allow_any(), None),
+        ClientPolicy::Allowlist(allow_dir) => {
+            let list = Allowlist::load(allow_dir)?;
+            if list.is_empty() {
+                log::warn!(
+                    "no client keys in {}: every client will be refused until one is added",
+                    allow_dir.display()
+                );
+            } else {
+                log::info!(
+                    "{} client key(s) allowed from {}",
+                    list.len(),
+                    allow_dir.display()
+                );
+            }
+            (list.authorizer(), Some(list))
+        }
+    };
+    Ok(ServerKeys {
+        security: courier_socket::Security::curve_server(keypair.secret().clone(), authorizer),
+        allowlist,
+        public_z85,
+    })
+}
+
+/// Loads a CURVE client's key pair `dir/NAME.key_secret` and the server's public key
+/// `dir/SERVER.key`. Returns the security and the client's public key in Z85.
+pub fn client_keys(
+    dir: &Path,
+    key_name: &str,
+    server_key_name: &str,
+) -> Result<(courier_socket::Security, String), KeyError> {
+    let keypair = load_keypair(&dir.join(format!("{key_name}.key_secret")))?;
+    let server_key = load_public(&dir.join(format!("{server_key_name}.key")))?;
+    let public_z85 = keypair.public_z85();
+    Ok((
+        courier_socket::Security::curve_client(keypair, server_key),
+        public_z85,
+    ))
+}

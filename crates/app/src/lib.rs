@@ -38,7 +38,10 @@ pub mod keys;
 mod names;
 mod shutdown;
 
-pub use cli::{init_logging, parse_args, parse_duration, parse_interval, parse_size, usage_error};
+pub use cli::{
+    init_logging, init_logging_to, parse_args, parse_duration, parse_interval, parse_size,
+    usage_error,
+};
 pub use handlers::{Dispatch, HandlerError, HandlerResult, Handlers, Periodic};
 pub use names::{describe, peer_name};
 pub use shutdown::{shutdown_on_signals, Shutdown};

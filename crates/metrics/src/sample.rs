@@ -750,9 +750,9 @@ impl Throttle {
 
     /// Whether it may happen at `now`; if so, `now` starts the next interval.
     pub fn ready(&mut self, now: Instant) -> bool {
-        let ready = self.last.is_none_or(|last| {
-            now.saturating_duration_since(last) >= self.interval
-        });
+        let ready = self
+            .last
+            .is_none_or(|last| now.saturating_duration_since(last) >= self.interval);
         if ready {
             self.last = Some(now);
         }

@@ -80,6 +80,20 @@ pub enum SocketEvent {
     },
 }
 
+/// A routing id for display: text when printable, else `0x` and hex (generated ids start with
+/// a zero octet).
+struct RoutingId<'a>(&'a [u8]);
+
+impl fmt::Display for RoutingId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.0.is_empty() && self.0.iter().all(u8::is_ascii_graphic) {
+            return write!(f, "{}", self.0.escape_ascii());
+        }
+        f.write_str("0x")?;
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
 impl fmt::Display for SocketEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -110,7 +124,7 @@ impl fmt::Display for SocketEvent {
             } => write!(
                 f,
                 "handshake with {peer_addr} done (routing id {})",
-                routing_id.escape_ascii()
+                RoutingId(routing_id)
             ),
             SocketEvent::HandshakeFailed { peer_addr, reason } => {
                 write!(f, "handshake with {peer_addr} failed: {reason}")
@@ -125,7 +139,7 @@ impl fmt::Display for SocketEvent {
             } => write!(
                 f,
                 "dropped {count} message(s) for {}: {reason}",
-                routing_id.escape_ascii()
+                RoutingId(routing_id)
             ),
         }
     }

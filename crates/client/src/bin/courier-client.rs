@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use argh::FromArgs;
-use courier_app::keys::{default_curve_dir, load_keypair, load_public, run_keygen, KeygenArgs};
+use courier_app::keys::{client_keys, default_curve_dir, run_keygen, KeygenArgs};
 use courier_app::{
     init_logging, parse_args, parse_duration, parse_interval, parse_size, usage_error,
 };
@@ -114,21 +114,14 @@ enum Command {
 
 fn curve_security(args: &Args) -> Security {
     let dir = args.curve_dir.clone().unwrap_or_else(default_curve_dir);
-    let keypair = load_keypair(&dir.join(format!("{}.key_secret", args.key_name)))
-        .unwrap_or_else(|e| usage_error(e));
-    let server_key_path = dir.join(format!("{}.key", args.server_key_name));
-    let server_key = load_public(&server_key_path).unwrap_or_else(|e| {
-        usage_error(format!(
-            "{e}\n  (or copy the server's public key file there: it is the server's NAME.key)"
-        ))
-    });
+    let (security, public_z85) =
+        client_keys(&dir, &args.key_name, &args.server_key_name).unwrap_or_else(|e| usage_error(e));
     log::info!(
-        "CURVE on; client public key {} (the server must list it in its authorized_clients); \
-         expecting the server key from {}",
-        keypair.public_z85(),
-        server_key_path.display()
+        "CURVE on; client public key {public_z85} (the server must list it in its \
+         authorized_clients); server key from {}",
+        dir.join(format!("{}.key", args.server_key_name)).display()
     );
-    Security::curve_client(keypair, server_key)
+    security
 }
 
 fn main() {

@@ -4,12 +4,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use argh::FromArgs;
-use courier_app::keys::{default_curve_dir, load_keypair, run_keygen, Allowlist, KeygenArgs};
+use courier_app::keys::{
+    default_curve_dir, run_keygen, server_keys, Allowlist, ClientPolicy, KeyError, KeygenArgs,
+};
 use courier_app::{
     init_logging, parse_args, parse_duration, parse_interval, parse_size, usage_error,
 };
 use courier_server::{ServerConfig, ServerError, DEFAULT_ENDPOINT};
-use courier_socket::proto::curve::Authorizer;
 use courier_socket::proto::frame::Limits;
 use courier_socket::{Options, Security};
 
@@ -126,45 +127,30 @@ enum Command {
 /// The CURVE server settings from the flags, and the allowlist to refresh (if any).
 fn curve_security(args: &Args) -> (Security, Option<Allowlist>) {
     let dir = args.curve_dir.clone().unwrap_or_else(default_curve_dir);
-    let secret_path = dir.join(format!("{}.key_secret", args.key_name));
-    let keypair = load_keypair(&secret_path).unwrap_or_else(|e| usage_error(e));
-    log::info!(
-        "CURVE on; server public key {} (from {}) — clients need it in their server .key file",
-        keypair.public_z85(),
-        secret_path.display()
-    );
-    let (authorizer, allowlist) = if args.allow_any_client {
+    let policy = if args.allow_any_client {
         log::warn!("--allow-any-client: any client key is accepted (encrypted, not authenticated)");
-        (Authorizer::allow_any(), None)
+        ClientPolicy::Any
     } else {
-        let allow_dir = args
-            .authorized_clients
-            .clone()
-            .unwrap_or_else(|| dir.join("authorized_clients"));
-        let list = Allowlist::load(&allow_dir).unwrap_or_else(|e| {
+        ClientPolicy::Allowlist(
+            args.authorized_clients
+                .clone()
+                .unwrap_or_else(|| dir.join("authorized_clients")),
+        )
+    };
+    let keys = server_keys(&dir, &args.key_name, &policy).unwrap_or_else(|e| {
+        if matches!(e, KeyError::Allowlist { .. }) {
             usage_error(format!(
                 "{e}\n  create it and copy there the public .key files of the clients to allow, \
                  or pass --allow-any-client"
             ))
-        });
-        if list.is_empty() {
-            log::warn!(
-                "no client keys in {}: every client will be refused until one is added",
-                allow_dir.display()
-            );
-        } else {
-            log::info!(
-                "{} client key(s) allowed from {}",
-                list.len(),
-                allow_dir.display()
-            );
         }
-        (list.authorizer(), Some(list))
-    };
-    (
-        Security::curve_server(keypair.secret().clone(), authorizer),
-        allowlist,
-    )
+        usage_error(e)
+    });
+    log::info!(
+        "CURVE on; server public key {} (clients need it in their server .key file)",
+        keys.public_z85
+    );
+    (keys.security, keys.allowlist)
 }
 
 fn main() {

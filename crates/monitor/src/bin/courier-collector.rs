@@ -1,0 +1,137 @@
+//! `courier-collector`: gathers agents' metrics and forwards them to viewers.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use argh::FromArgs;
+use courier_app::keys::{default_curve_dir, server_keys, Allowlist, ClientPolicy};
+use courier_app::{init_logging, parse_args, parse_interval, shutdown_on_signals, usage_error};
+use courier_monitor::collector::{BoundCollector, CollectorConfig};
+use courier_monitor::tcp_endpoint;
+use courier_socket::{Options, Security};
+
+/// courier-collector: a ROUTER for agents on LISTEN_IP:5556 and one for viewers (default
+/// tcp://127.0.0.1:5557), both over CURVE with the key pair CURVE_DIR/collector.key_secret.
+/// It answers an agent's hello with a model request, caches each host's model, asks hosts that
+/// send metrics without one, forwards every metrics message to every viewer, gives a new
+/// viewer the cached models, pings everyone every 5 s and forgets peers silent for 30 s.
+/// Agents: any key by default (--agents-allowlist DIR to restrict). Viewers: only keys in
+/// CURVE_DIR/authorized_clients. Ctrl-C or SIGTERM stops it.
+#[derive(FromArgs, Debug)]
+struct Args {
+    /// address to listen on for agents (e.g. 0.0.0.0, 127.0.0.1)
+    #[argh(positional)]
+    listen_ip: String,
+
+    /// port for agents (default 5556)
+    #[argh(option, default = "5556")]
+    port: u16,
+
+    /// endpoint for viewers (default tcp://127.0.0.1:5557)
+    #[argh(option, default = "\"tcp://127.0.0.1:5557\".to_owned()")]
+    viewer_bind: String,
+
+    /// how often to ping agents and viewers (default 5s)
+    #[argh(
+        option,
+        default = "Duration::from_secs(5)",
+        from_str_fn(parse_interval)
+    )]
+    ping_interval: Duration,
+
+    /// forget an agent or viewer silent for this long (default 30s)
+    #[argh(
+        option,
+        default = "Duration::from_secs(30)",
+        from_str_fn(parse_interval)
+    )]
+    stale_after: Duration,
+
+    /// directory of CURVE key files (default ~/.curve)
+    #[argh(option)]
+    curve_dir: Option<PathBuf>,
+
+    /// the collector's key pair in the curve directory: NAME.key_secret (default collector)
+    #[argh(option, default = "\"collector\".to_owned()")]
+    key_name: String,
+
+    /// accept only agents whose public .key file is in this directory (default: any agent)
+    #[argh(option)]
+    agents_allowlist: Option<PathBuf>,
+
+    /// public .key files of the viewers allowed (default CURVE_DIR/authorized_clients)
+    #[argh(option)]
+    authorized_clients: Option<PathBuf>,
+
+    /// no encryption (plain NULL mechanism), for tests on one machine only
+    #[argh(switch)]
+    insecure: bool,
+
+    /// log debug details; RUST_LOG overrides
+    #[argh(switch, short = 'v')]
+    verbose: bool,
+}
+
+fn security(args: &Args, policy: ClientPolicy, lists: &mut Vec<Allowlist>) -> Security {
+    if args.insecure {
+        return Security::Null;
+    }
+    let dir = args.curve_dir.clone().unwrap_or_else(default_curve_dir);
+    let keys = server_keys(&dir, &args.key_name, &policy).unwrap_or_else(|e| usage_error(e));
+    lists.extend(keys.allowlist);
+    keys.security
+}
+
+fn main() {
+    let args: Args = parse_args();
+    init_logging(args.verbose);
+    let dir = args.curve_dir.clone().unwrap_or_else(default_curve_dir);
+    let mut lists = Vec::new();
+    let agent_policy = args
+        .agents_allowlist
+        .clone()
+        .map_or(ClientPolicy::Any, ClientPolicy::Allowlist);
+    let viewer_policy = ClientPolicy::Allowlist(
+        args.authorized_clients
+            .clone()
+            .unwrap_or_else(|| dir.join("authorized_clients")),
+    );
+    let agent_security = security(&args, agent_policy, &mut lists);
+    let viewer_security = security(&args, viewer_policy, &mut lists);
+    if args.insecure {
+        log::warn!("--insecure: metrics travel unencrypted and anyone may connect");
+    }
+    let mut config =
+        CollectorConfig::new(tcp_endpoint(&args.listen_ip, args.port), &args.viewer_bind);
+    config.ping_interval = args.ping_interval;
+    config.stale_after = args.stale_after;
+    config.agent_socket = Options {
+        security: agent_security,
+        ..Options::default()
+    };
+    config.viewer_socket = Options {
+        security: viewer_security,
+        ..Options::default()
+    };
+    let shutdown = shutdown_on_signals()
+        .unwrap_or_else(|e| usage_error(format!("cannot install the signal handler: {e}")));
+    let result = courier_socket::runtime::block_on(async move {
+        let collector = BoundCollector::bind(config).await?;
+        if !lists.is_empty() {
+            courier_socket::runtime::spawn(async move {
+                loop {
+                    courier_socket::runtime::sleep(Duration::from_secs(1)).await;
+                    for list in &lists {
+                        list.refresh();
+                    }
+                }
+            });
+        }
+        collector.run(shutdown).await
+    });
+    if let Err(e) = result {
+        usage_error(format!(
+            "{e}\n(is another collector running? choose other ports)"
+        ));
+    }
+}
