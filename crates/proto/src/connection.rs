@@ -413,6 +413,15 @@ impl Connection {
         Ok(())
     }
 
+    /// Tells the peer why we are about to close an established connection (an ERROR command,
+    /// through the mechanism, e.g. a routing id already in use); the connection fails.
+    pub fn send_error(&mut self, reason: &str) -> Result<(), ConnectionError> {
+        let reason = Bytes::copy_from_slice(reason.as_bytes());
+        let result = self.send_command(&Command::Error { reason });
+        self.phase = Phase::Failed;
+        result
+    }
+
     /// Queues a PING (ZMTP 3.1 peers only; ignored for 3.0 peers). `ttl_deciseconds` asks
     /// the peer to close the connection if it hears nothing from us for that long.
     pub fn ping(&mut self, ttl_deciseconds: u16, context: Bytes) -> Result<(), ConnectionError> {

@@ -22,6 +22,8 @@ use crate::runtime::{self, Instant, Stream};
 
 /// Bytes read per read call.
 const READ_CHUNK: usize = 64 * 1024;
+/// Bytes read per read call before the handshake is done.
+const HANDSHAKE_CHUNK: usize = 1024;
 /// Most room made ahead of arriving data for a large frame body.
 const RESERVE_STEP: usize = 4 * 1024 * 1024;
 /// Output gathered before a write when several messages are waiting.
@@ -151,8 +153,10 @@ pub(crate) async fn drive(
 }
 
 async fn read_loop(core: &Core, link: &Link, mut stream: Stream, peer_addr: &str, conn_id: u64) {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let mut scratch = vec![0u8; READ_CHUNK];
+    // Small until the handshake is done: a peer that connects and says nothing (or only a
+    // greeting) should cost little memory.
+    let mut buf = BytesMut::new();
+    let mut scratch = vec![0u8; HANDSHAKE_CHUNK];
     let mut attachment: Option<Arc<Attachment>> = None;
     loop {
         let wanted = lock(&link.conn).wanted(buf.len());
@@ -201,9 +205,15 @@ async fn read_loop(core: &Core, link: &Link, mut stream: Stream, peer_addr: &str
                             let att = Arc::new(att);
                             *lock(&link.attachment) = Some(Arc::clone(&att));
                             attachment = Some(att);
+                            scratch.resize(READ_CHUNK, 0);
                             link.wake();
                         }
-                        Err(reason) => return link.fail(reason),
+                        Err(reason) => {
+                            // Say why, so that the peer does not take the finished handshake
+                            // for a welcome (libzmq just hangs up).
+                            let _ = lock(&link.conn).send_error(&reason);
+                            return link.fail(reason);
+                        }
                     }
                 }
                 Event::Message(mut msg) => {

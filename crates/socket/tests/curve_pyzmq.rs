@@ -85,8 +85,8 @@ fn pyzmq_router(server: &Keypair) -> (Peer, String) {
             "router",
             "--bind",
             "tcp://127.0.0.1:0",
-            "--secret",
-            &server.secret().to_z85(),
+            // `=`: a Z85 key may start with '-', which argparse would take for an option.
+            &format!("--secret={}", &*server.secret().to_z85()),
         ],
         "pyzmq CURVE ROUTER",
     );
@@ -119,12 +119,13 @@ fn pyzmq_dealer_with(
     args.extend([
         "--connect".to_owned(),
         endpoint.to_owned(),
-        "--server-key".to_owned(),
-        courier_socket::proto::z85::encode_key(server_key),
-        "--public".to_owned(),
-        client.public_z85(),
-        "--secret".to_owned(),
-        client.secret().to_z85().to_string(),
+        // `=`: a Z85 key may start with '-', which argparse would take for an option.
+        format!(
+            "--server-key={}",
+            courier_socket::proto::z85::encode_key(server_key)
+        ),
+        format!("--public={}", client.public_z85()),
+        format!("--secret={}", &*client.secret().to_z85()),
         "--identity".to_owned(),
         identity.to_owned(),
     ]);
