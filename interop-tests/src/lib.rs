@@ -983,3 +983,737 @@ pub fn random_bytes(n: usize) -> Vec<u8> {
         .unwrap_or_else(|e| panic!("interop-tests: cannot read /dev/urandom: {e}"));
     buf
 }
+
+// ---------------------------------------------------------------------------
+// Signals
+// ---------------------------------------------------------------------------
+
+impl Peer {
+    /// Sends signal `sig` (a name such as `STOP`, `CONT`, `TERM`, via the
+    /// `kill` command) if the child is still running, without waiting.
+    pub fn send_signal(&mut self, sig: &str) {
+        self.signal(sig);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Resources of a process, from /proc
+// ---------------------------------------------------------------------------
+
+/// The resident set size (`VmRSS` of `/proc/<pid>/status`) in bytes, or
+/// `None` if the process is gone or the field is missing.
+pub fn proc_rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmRSS:")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` times (`getconf CLK_TCK`,
+/// 100 if that cannot be run).
+pub fn clock_ticks_per_sec() -> u64 {
+    static TCK: OnceLock<u64> = OnceLock::new();
+    *TCK.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .stdin(Stdio::null())
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .filter(|&t: &u64| t > 0)
+            .unwrap_or(100)
+    })
+}
+
+/// CPU time used so far by the process (user + system, `utime` + `stime` of
+/// `/proc/<pid>/stat`), or `None` if the process is gone.
+pub fn proc_cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts with field 3 (state): utime is field 14, stime 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    let tck = clock_ticks_per_sec();
+    Some(Duration::from_micros((utime + stime) * 1_000_000 / tck))
+}
+
+/// Open file descriptors of the process (entries of `/proc/<pid>/fd`).
+pub fn proc_fd_count(pid: u32) -> Option<usize> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
+/// The state letter of `/proc/<pid>/stat` (`R`, `S`, `T` for stopped, `Z`...).
+pub fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .next()?
+        .chars()
+        .next()
+}
+
+/// What a [`ResourceMonitor`] saw.
+#[derive(Clone, Debug)]
+pub struct ResourceReport {
+    /// RSS when monitoring started, bytes.
+    pub rss_start: u64,
+    /// Largest RSS sampled, bytes.
+    pub rss_peak: u64,
+    /// RSS when monitoring stopped, bytes.
+    pub rss_end: u64,
+    /// CPU time (user + system) used while monitored.
+    pub cpu: Duration,
+    /// Wall time monitored.
+    pub wall: Duration,
+    /// Samples taken.
+    pub samples: usize,
+    /// Whether the process was still alive at every sample.
+    pub alive_throughout: bool,
+}
+
+impl ResourceReport {
+    /// Peak RSS above the starting RSS, bytes.
+    pub fn rss_growth(&self) -> u64 {
+        self.rss_peak.saturating_sub(self.rss_start)
+    }
+
+    /// CPU time as a fraction of wall time (1.0 = one core busy all along).
+    pub fn cpu_fraction(&self) -> f64 {
+        self.cpu.as_secs_f64() / self.wall.as_secs_f64().max(1e-9)
+    }
+}
+
+impl std::fmt::Display for ResourceReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        #[allow(clippy::cast_precision_loss)]
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        write!(
+            f,
+            "RSS {:.1} MiB -> peak {:.1} MiB (+{:.1} MiB) -> {:.1} MiB; CPU {:.3}s in {:.3}s wall ({:.1}%); {} samples",
+            mib(self.rss_start),
+            mib(self.rss_peak),
+            mib(self.rss_growth()),
+            mib(self.rss_end),
+            self.cpu.as_secs_f64(),
+            self.wall.as_secs_f64(),
+            self.cpu_fraction() * 100.0,
+            self.samples,
+        )
+    }
+}
+
+/// Samples a process's RSS every `period` on a background thread, and its
+/// CPU time at start and stop.
+#[derive(Debug)]
+pub struct ResourceMonitor {
+    pid: u32,
+    started: Instant,
+    cpu_start: Duration,
+    rss_start: u64,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<thread::JoinHandle<(u64, usize, bool)>>,
+}
+
+impl ResourceMonitor {
+    /// Starts monitoring `pid`.
+    ///
+    /// # Panics
+    ///
+    /// If the process does not exist.
+    pub fn start(pid: u32, period: Duration) -> ResourceMonitor {
+        let rss_start = proc_rss_bytes(pid)
+            .unwrap_or_else(|| panic!("interop-tests: no /proc/{pid}/status (process gone?)"));
+        let cpu_start = proc_cpu_time(pid)
+            .unwrap_or_else(|| panic!("interop-tests: no /proc/{pid}/stat (process gone?)"));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = thread::Builder::new()
+            .name(format!("rss-{pid}"))
+            .spawn(move || {
+                let mut peak = rss_start;
+                let mut samples = 0;
+                let mut alive = true;
+                while !flag.load(Ordering::Relaxed) {
+                    match proc_rss_bytes(pid) {
+                        Some(rss) => peak = peak.max(rss),
+                        None => alive = false,
+                    }
+                    samples += 1;
+                    thread::sleep(period);
+                }
+                (peak, samples, alive)
+            })
+            .expect("spawn the RSS sampler");
+        ResourceMonitor {
+            pid,
+            started: Instant::now(),
+            cpu_start,
+            rss_start,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The process's RSS now, bytes.
+    pub fn rss_now(&self) -> Option<u64> {
+        proc_rss_bytes(self.pid)
+    }
+
+    /// Stops monitoring and reports.
+    pub fn finish(mut self) -> ResourceReport {
+        let wall = self.started.elapsed();
+        let cpu_end = proc_cpu_time(self.pid);
+        let rss_end = proc_rss_bytes(self.pid);
+        self.stop.store(true, Ordering::Relaxed);
+        let (peak, samples, alive) =
+            self.thread
+                .take()
+                .and_then(|t| t.join().ok())
+                .unwrap_or((self.rss_start, 0, false));
+        ResourceReport {
+            rss_start: self.rss_start,
+            rss_peak: peak.max(rss_end.unwrap_or(0)),
+            rss_end: rss_end.unwrap_or(0),
+            cpu: cpu_end.map_or(Duration::ZERO, |c| c.saturating_sub(self.cpu_start)),
+            wall,
+            samples,
+            alive_throughout: alive && cpu_end.is_some() && rss_end.is_some(),
+        }
+    }
+}
+
+impl Drop for ResourceMonitor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A raw ZMTP 3.1 peer over std::net, for hostile-input tests
+// ---------------------------------------------------------------------------
+
+/// Wire bytes of ZMTP 3.1, built by hand (independently of courier-proto).
+pub mod zmtp {
+    /// Frame flag: more frames follow.
+    pub const MORE: u8 = 0x01;
+    /// Frame flag: 8-octet size.
+    pub const LONG: u8 = 0x02;
+    /// Frame flag: a command.
+    pub const COMMAND: u8 = 0x04;
+
+    /// A 64-octet ZMTP 3.1 greeting for `mechanism` (e.g. `NULL`, `CURVE`).
+    pub fn greeting(mechanism: &str, as_server: bool) -> [u8; 64] {
+        let mut g = [0u8; 64];
+        g[0] = 0xff;
+        g[8] = 0x01;
+        g[9] = 0x7f;
+        g[10] = 3;
+        g[11] = 1;
+        for (dst, src) in g[12..32].iter_mut().zip(mechanism.bytes()) {
+            *dst = src;
+        }
+        g[32] = u8::from(as_server);
+        g
+    }
+
+    /// A frame header with `flags` (LONG is added when `len` > 255).
+    pub fn header(flags: u8, len: u64) -> Vec<u8> {
+        match u8::try_from(len) {
+            Ok(short) => vec![flags & !LONG, short],
+            Err(_) => {
+                let mut h = vec![flags | LONG];
+                h.extend_from_slice(&len.to_be_bytes());
+                h
+            }
+        }
+    }
+
+    /// A whole frame.
+    pub fn frame(flags: u8, body: &[u8]) -> Vec<u8> {
+        let mut f = header(flags, body.len() as u64);
+        f.extend_from_slice(body);
+        f
+    }
+
+    /// A command frame: name length, name, body.
+    pub fn command(name: &str, body: &[u8]) -> Vec<u8> {
+        let mut b = vec![u8::try_from(name.len()).expect("short command name")];
+        b.extend_from_slice(name.as_bytes());
+        b.extend_from_slice(body);
+        frame(COMMAND, &b)
+    }
+
+    /// READY with Socket-Type and, if given, Identity.
+    pub fn ready(socket_type: &str, identity: Option<&[u8]>) -> Vec<u8> {
+        let mut props = Vec::new();
+        let mut prop = |name: &str, value: &[u8]| {
+            props.push(u8::try_from(name.len()).expect("short property name"));
+            props.extend_from_slice(name.as_bytes());
+            props.extend_from_slice(&u32::try_from(value.len()).expect("small").to_be_bytes());
+            props.extend_from_slice(value);
+        };
+        prop("Socket-Type", socket_type.as_bytes());
+        if let Some(id) = identity {
+            prop("Identity", id);
+        }
+        command("READY", &props)
+    }
+
+    /// PING with a TTL in deciseconds and a context.
+    pub fn ping(ttl_deciseconds: u16, context: &[u8]) -> Vec<u8> {
+        let mut body = ttl_deciseconds.to_be_bytes().to_vec();
+        body.extend_from_slice(context);
+        command("PING", &body)
+    }
+}
+
+/// How a connection we watch ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Closed {
+    /// The peer closed it (read returned 0).
+    Eof,
+    /// The peer reset it (or another error: the text).
+    Reset(String),
+    /// Still open at the deadline.
+    StillOpen,
+}
+
+impl Closed {
+    /// Closed by the peer, either way.
+    pub fn is_closed(&self) -> bool {
+        !matches!(self, Closed::StillOpen)
+    }
+}
+
+/// One frame read by a [`RawPeer`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawFrame {
+    /// Flags octet.
+    pub flags: u8,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl RawFrame {
+    /// The command name, if this is a command frame.
+    pub fn command_name(&self) -> Option<&[u8]> {
+        if self.flags & zmtp::COMMAND == 0 {
+            return None;
+        }
+        let n = usize::from(*self.body.first()?);
+        self.body.get(1..1 + n)
+    }
+}
+
+/// A hand-driven TCP connection for hostile-input tests: std::net, bounded
+/// reads and writes.
+#[derive(Debug)]
+pub struct RawPeer {
+    /// The socket.
+    pub stream: std::net::TcpStream,
+    /// Bytes received and not yet parsed.
+    pub inbuf: Vec<u8>,
+    /// Our address as the server sees it (`127.0.0.1:<port>`).
+    pub local: String,
+}
+
+impl RawPeer {
+    /// Connects to `127.0.0.1:<port>` (within `timeout`).
+    ///
+    /// # Panics
+    ///
+    /// If the connection cannot be made.
+    pub fn connect(port: u16, timeout: Duration) -> RawPeer {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let stream = std::net::TcpStream::connect_timeout(&addr, timeout)
+            .unwrap_or_else(|e| panic!("interop-tests: cannot connect to {addr}: {e}"));
+        let _ = stream.set_nodelay(true);
+        let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+        let local = stream
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        RawPeer {
+            stream,
+            inbuf: Vec::new(),
+            local,
+        }
+    }
+
+    /// Writes all of `bytes` (5 s write timeout).
+    pub fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        self.stream.write_all(bytes)
+    }
+
+    /// Reads until at least `n` bytes are buffered; false on EOF, error or
+    /// timeout.
+    fn fill(&mut self, n: usize, deadline: Instant) -> bool {
+        let mut chunk = [0u8; 16 * 1024];
+        while self.inbuf.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            let _ = self.stream.set_read_timeout(Some(left));
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return false,
+                Ok(k) => self
+                    .inbuf
+                    .extend_from_slice(chunk.get(..k).unwrap_or_default()),
+            }
+        }
+        true
+    }
+
+    /// Reads the peer's 64-octet greeting.
+    pub fn read_greeting(&mut self, timeout: Duration) -> Option<[u8; 64]> {
+        if !self.fill(64, Instant::now() + timeout) {
+            return None;
+        }
+        let mut g = [0u8; 64];
+        g.copy_from_slice(self.inbuf.get(..64)?);
+        self.inbuf.drain(..64);
+        Some(g)
+    }
+
+    /// Reads one frame.
+    pub fn read_frame(&mut self, timeout: Duration) -> Option<RawFrame> {
+        let deadline = Instant::now() + timeout;
+        if !self.fill(2, deadline) {
+            return None;
+        }
+        let flags = *self.inbuf.first()?;
+        let (hlen, len) = if flags & zmtp::LONG != 0 {
+            if !self.fill(9, deadline) {
+                return None;
+            }
+            let mut s = [0u8; 8];
+            s.copy_from_slice(self.inbuf.get(1..9)?);
+            (9, usize::try_from(u64::from_be_bytes(s)).ok()?)
+        } else {
+            (2, usize::from(*self.inbuf.get(1)?))
+        };
+        if len > 1 << 20 || !self.fill(hlen + len, deadline) {
+            return None;
+        }
+        let body = self.inbuf.get(hlen..hlen + len)?.to_vec();
+        self.inbuf.drain(..hlen + len);
+        Some(RawFrame { flags, body })
+    }
+
+    /// NULL handshake as a `socket_type` peer (e.g. `DEALER`) with an optional
+    /// identity: sends greeting and READY, reads the peer's greeting and
+    /// READY. Returns the peer's READY frame, or why it failed.
+    pub fn null_handshake(
+        &mut self,
+        socket_type: &str,
+        identity: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<RawFrame, String> {
+        let mut out = zmtp::greeting("NULL", false).to_vec();
+        out.extend_from_slice(&zmtp::ready(socket_type, identity));
+        self.send(&out).map_err(|e| format!("send: {e}"))?;
+        let g = self
+            .read_greeting(timeout)
+            .ok_or("no greeting from the peer")?;
+        if g[0] != 0xff || g[9] != 0x7f || g.get(12..16) != Some(b"NULL") {
+            return Err(format!("unexpected greeting {g:?}"));
+        }
+        let ready = self.read_frame(timeout).ok_or("no READY from the peer")?;
+        if ready.command_name() != Some(b"READY") {
+            return Err(format!("expected READY, got {ready:?}"));
+        }
+        Ok(ready)
+    }
+
+    /// Waits up to `timeout` for the peer to close the connection, discarding
+    /// (at most `max_bytes` of) what it sends meanwhile; returns how it ended
+    /// and the bytes received.
+    pub fn wait_closed(&mut self, timeout: Duration, max_bytes: usize) -> (Closed, usize) {
+        let deadline = Instant::now() + timeout;
+        let mut got = std::mem::take(&mut self.inbuf).len();
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || got > max_bytes {
+                return (Closed::StillOpen, got);
+            }
+            let _ = self.stream.set_read_timeout(Some(left));
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return (Closed::Eof, got),
+                Ok(k) => got += k,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => return (Closed::Reset(e.to_string()), got),
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A faulty TCP relay
+// ---------------------------------------------------------------------------
+
+/// What the relay does to one connection (in the order connections arrive).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LinkFault {
+    /// Cut the connection (both sides shut down) once this many bytes have
+    /// gone from the client to the server (None: never).
+    pub cut_after: Option<u64>,
+    /// Stop forwarding client-to-server bytes for a while once this many have
+    /// gone (None: never).
+    pub stall: Option<(u64, Duration)>,
+}
+
+/// What happened to one relayed connection.
+#[derive(Clone, Debug, Default)]
+pub struct LinkRecord {
+    /// Index of the connection (0 = first accepted).
+    pub index: usize,
+    /// The fault applied.
+    pub fault: LinkFault,
+    /// Client-to-server bytes forwarded.
+    pub up_bytes: u64,
+    /// Server-to-client bytes forwarded.
+    pub down_bytes: u64,
+    /// Whether the relay cut it (as opposed to an end).
+    pub cut: bool,
+    /// Whether it stalled.
+    pub stalled: bool,
+    /// When it ended, since the relay started.
+    pub ended_at: Option<Duration>,
+}
+
+/// A TCP relay on 127.0.0.1 that forwards each accepted connection to
+/// `target`, applying the [`LinkFault`] planned for it (connections beyond
+/// the plan are relayed faithfully). Stops on drop; every wait is bounded.
+#[derive(Debug)]
+pub struct TcpRelay {
+    port: u16,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    records: Arc<Mutex<Vec<LinkRecord>>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl TcpRelay {
+    /// Listens on a free 127.0.0.1 port.
+    ///
+    /// # Panics
+    ///
+    /// If it cannot listen.
+    pub fn start(target: std::net::SocketAddr, plan: Vec<LinkFault>) -> TcpRelay {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("relay: bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("relay: local_addr").port();
+        listener
+            .set_nonblocking(true)
+            .expect("relay: nonblocking listener");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let records = Arc::new(Mutex::new(Vec::new()));
+        let (stop2, records2) = (Arc::clone(&stop), Arc::clone(&records));
+        let thread = thread::Builder::new()
+            .name("relay-accept".into())
+            .spawn(move || {
+                let started = Instant::now();
+                let mut links = Vec::new();
+                let mut index = 0;
+                while !stop2.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((client, _)) => {
+                            let fault = plan.get(index).cloned().unwrap_or_default();
+                            let (stop3, records3) = (Arc::clone(&stop2), Arc::clone(&records2));
+                            let i = index;
+                            index += 1;
+                            links.push(thread::spawn(move || {
+                                relay_link(i, client, target, fault, &stop3, &records3, started);
+                            }));
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            thread::sleep(Duration::from_millis(5));
+                        }
+                        Err(_) => thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+                for link in links {
+                    let _ = link.join();
+                }
+            })
+            .expect("spawn the relay");
+        TcpRelay {
+            port,
+            stop,
+            records,
+            thread: Some(thread),
+        }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The connections so far (finished ones; those still open are not
+    /// listed until they end).
+    pub fn records(&self) -> Vec<LinkRecord> {
+        let mut r = self
+            .records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        r.sort_by_key(|l| l.index);
+        r
+    }
+
+    /// Stops accepting and closes every connection; returns the records.
+    pub fn stop(mut self) -> Vec<LinkRecord> {
+        self.halt();
+        self.records()
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for TcpRelay {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+fn relay_link(
+    index: usize,
+    client: std::net::TcpStream,
+    target: std::net::SocketAddr,
+    fault: LinkFault,
+    stop: &Arc<std::sync::atomic::AtomicBool>,
+    records: &Arc<Mutex<Vec<LinkRecord>>>,
+    started: Instant,
+) {
+    use std::io::Write;
+    use std::net::Shutdown;
+    let mut record = LinkRecord {
+        index,
+        fault: fault.clone(),
+        ..LinkRecord::default()
+    };
+    let _ = client.set_nonblocking(false);
+    let Ok(server) = std::net::TcpStream::connect_timeout(&target, Duration::from_secs(2)) else {
+        let _ = client.shutdown(Shutdown::Both);
+        record.ended_at = Some(started.elapsed());
+        records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(record);
+        return;
+    };
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let tick = Some(Duration::from_millis(50));
+    let _ = client.set_read_timeout(tick);
+    let _ = server.set_read_timeout(tick);
+    let _ = client.set_write_timeout(Some(Duration::from_secs(2)));
+    let _ = server.set_write_timeout(Some(Duration::from_secs(2)));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+
+    // Server to client: faithful.
+    let down = {
+        let (mut from, mut to) = (
+            server.try_clone().expect("relay: clone"),
+            client.try_clone().expect("relay: clone"),
+        );
+        let (done, stop) = (Arc::clone(&done), Arc::clone(stop));
+        thread::spawn(move || {
+            let mut n = 0u64;
+            let mut buf = [0u8; 16 * 1024];
+            while !done.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
+                match from.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(k) => {
+                        if to.write_all(buf.get(..k).unwrap_or_default()).is_err() {
+                            break;
+                        }
+                        n += k as u64;
+                    }
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(_) => break,
+                }
+            }
+            done.store(true, Ordering::Relaxed);
+            n
+        })
+    };
+
+    // Client to server: with the fault.
+    let (mut from, mut to) = (&client, &server);
+    let mut buf = [0u8; 16 * 1024];
+    let mut stall = fault.stall;
+    while !done.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
+        let mut room = buf.len();
+        if let Some(cut) = fault.cut_after {
+            room = room.min(usize::try_from(cut.saturating_sub(record.up_bytes)).unwrap_or(room));
+        }
+        if let Some((at, _)) = stall {
+            room = room.min(usize::try_from(at.saturating_sub(record.up_bytes)).unwrap_or(room));
+        }
+        if let Some((_, pause)) = stall.filter(|(at, _)| record.up_bytes >= *at) {
+            record.stalled = true;
+            stall = None;
+            let until = Instant::now() + pause;
+            while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                thread::sleep(Duration::from_millis(10));
+            }
+            continue;
+        }
+        if fault.cut_after.is_some_and(|c| record.up_bytes >= c) {
+            record.cut = true;
+            break;
+        }
+        match from.read(buf.get_mut(..room).unwrap_or_default()) {
+            Ok(0) => break,
+            Ok(k) => {
+                if to.write_all(buf.get(..k).unwrap_or_default()).is_err() {
+                    break;
+                }
+                record.up_bytes += k as u64;
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    done.store(true, Ordering::Relaxed);
+    let _ = client.shutdown(Shutdown::Both);
+    let _ = server.shutdown(Shutdown::Both);
+    record.down_bytes = down.join().unwrap_or(0);
+    record.ended_at = Some(started.elapsed());
+    records
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(record);
+}
