@@ -19,6 +19,13 @@ if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
     fi
 fi
 
+# tmux drives courier-top's terminal UI in the metrics interop tests.
+if ! command -v tmux >/dev/null; then
+    step "installing tmux"
+    command -v apt-get >/dev/null && (apt-get update -qq && apt-get install -y -qq tmux) \
+        || { echo "error: cannot install tmux; the terminal UI test needs it" >&2; exit 1; }
+fi
+
 step "cargo fmt --check"
 cargo fmt --all --check
 

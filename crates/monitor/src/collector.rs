@@ -63,7 +63,9 @@ struct Outbox {
     viewers: Vec<(Bytes, Multipart)>,
 }
 
-const MODEL_ASK_INTERVAL: Duration = Duration::from_secs(5);
+/// How often to re-ask a host for its model while its metrics come without one (the agent
+/// answers at most once per 5 s, so asking often only shortens the gap after a restart).
+const MODEL_ASK_INTERVAL: Duration = Duration::from_secs(1);
 
 impl State {
     fn on_agent(&mut self, id: Bytes, body: &Multipart, now: Instant, out: &mut Outbox) {
@@ -349,7 +351,7 @@ mod tests {
     }
 
     #[test]
-    fn metrics_without_model_ask_for_it_at_most_every_5s() {
+    fn metrics_without_model_ask_for_it_at_most_every_second() {
         let mut s = State::default();
         let t0 = Instant::now();
         let mut out = Outbox::default();
