@@ -359,14 +359,14 @@ mod tests {
         s.on_agent(
             id("A1"),
             &metr("h1", "metrics", "x", 1),
-            t0 + Duration::from_secs(1),
+            t0 + Duration::from_millis(500),
             &mut out,
         );
         assert_eq!(out.agents.len(), 1);
         s.on_agent(
             id("A1"),
             &metr("h1", "metrics", "x", 1),
-            t0 + Duration::from_secs(6),
+            t0 + Duration::from_secs(1),
             &mut out,
         );
         assert_eq!(out.agents.len(), 2);
