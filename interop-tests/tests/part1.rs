@@ -1182,7 +1182,7 @@ fn expect_clean_exit(peer: &mut Peer, signal: &str, target: &'static str) -> Dur
     peer.expect_seen(
         says(
             APP,
-            "signal received: shutting down (send it again to exit at once)",
+            format!("signal received (SIG{signal}): shutting down (send it again to exit at once)"),
         ),
         WAIT,
     );

@@ -30,6 +30,17 @@ pub enum KeyError {
         /// The keygen command that would create it.
         keygen: String,
     },
+    /// The server's public key file is missing or unreadable (on the client side).
+    #[error(
+        "cannot read the server's public key {path}: {source}\n  copy the server's public \
+         key file there (NAME.key from the server's curve directory, not the .key_secret)"
+    )]
+    MissingServerKey {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
     /// The file is not a valid certificate.
     #[error("invalid key file {path}: {source}")]
     Invalid {
@@ -481,7 +492,12 @@ pub fn client_keys(
     server_key_name: &str,
 ) -> Result<(courier_socket::Security, String), KeyError> {
     let keypair = load_keypair(&dir.join(format!("{key_name}.key_secret")))?;
-    let server_key = load_public(&dir.join(format!("{server_key_name}.key")))?;
+    let server_path = dir.join(format!("{server_key_name}.key"));
+    let server_key = load_public(&server_path).map_err(|e| match e {
+        // Generating a pair here would never match the real server: say to copy its key.
+        KeyError::Read { path, source, .. } => KeyError::MissingServerKey { path, source },
+        other => other,
+    })?;
     let public_z85 = keypair.public_z85();
     Ok((
         courier_socket::Security::curve_client(keypair, server_key),

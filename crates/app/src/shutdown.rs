@@ -1,7 +1,4 @@
-//! Ctrl-C and SIGTERM as a future.
-
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+//! Ctrl-C (SIGINT) and SIGTERM as a future.
 
 /// Resolves when the program is asked to stop. Clone it to hand to several tasks.
 #[derive(Clone, Debug)]
@@ -27,18 +24,42 @@ impl Shutdown {
     }
 }
 
-/// Installs the Ctrl-C / SIGTERM handler (once per process). The first signal asks for a clean
-/// stop; a second one exits at once with status 130.
-pub fn shutdown_on_signals() -> Result<Shutdown, ctrlc::Error> {
+/// Watches SIGINT and SIGTERM (once per process). The first asks for a clean stop; a second
+/// exits at once with status 130. SIGHUP is left alone (the CURVE allowlist reloads on it).
+#[cfg(unix)]
+pub fn shutdown_on_signals() -> std::io::Result<Shutdown> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+
     let (tx, shutdown) = Shutdown::manual();
-    let seen = Arc::new(AtomicBool::new(false));
-    ctrlc::set_handler(move || {
-        if seen.swap(true, Ordering::SeqCst) {
-            eprintln!("second signal: exiting now");
-            std::process::exit(130);
-        }
-        log::info!("signal received: shutting down (send it again to exit at once)");
-        tx.close();
-    })?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut seen = false;
+            for signal in signals.forever() {
+                if seen {
+                    eprintln!("second signal: exiting now");
+                    std::process::exit(130);
+                }
+                seen = true;
+                let name = if signal == SIGTERM {
+                    "SIGTERM"
+                } else {
+                    "SIGINT"
+                };
+                log::info!(
+                    "signal received ({name}): shutting down (send it again to exit at once)"
+                );
+                tx.close();
+            }
+        })?;
+    Ok(shutdown)
+}
+
+/// Without Unix signals, nothing but the process's end stops it.
+#[cfg(not(unix))]
+pub fn shutdown_on_signals() -> std::io::Result<Shutdown> {
+    let (tx, shutdown) = Shutdown::manual();
+    std::mem::forget(tx);
     Ok(shutdown)
 }

@@ -173,7 +173,13 @@ async fn read_loop(core: &Core, link: &Link, mut stream: Stream, peer_addr: &str
         };
         match read {
             Ok(0) if attachment.is_none() => {
-                return link.close("peer closed the connection during the handshake")
+                return link.close(if core.options.security.is_curve_client() {
+                    "peer closed the connection during the handshake (a CURVE server does \
+                     that when it does not hold the secret key for our server key: check the \
+                     server's .key file)"
+                } else {
+                    "peer closed the connection during the handshake"
+                })
             }
             Ok(0) => return link.close("peer closed the connection"),
             Ok(n) => buf.extend_from_slice(scratch.get(..n).unwrap_or_default()),

@@ -46,6 +46,11 @@ impl Security {
         ))
     }
 
+    /// Whether this is the client side of CURVE.
+    pub fn is_curve_client(&self) -> bool {
+        matches!(self, Security::Curve(CurveConfig::Client(_)))
+    }
+
     /// A fresh handshake state machine for one connection.
     pub(crate) fn mechanism(&self) -> Box<dyn courier_proto::mechanism::Mechanism> {
         match self {

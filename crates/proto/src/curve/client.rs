@@ -9,6 +9,7 @@ use super::crypto::{self, BoxKey};
 use super::session::{NonceCounter, Session, MESSAGE_OVERHEAD};
 use super::{key32, u64_be, ClientConfig, CurveError, PublicKey, Rng, SecretKey};
 use crate::command::{Command, RawCommand};
+use crate::curve::UNAUTHORIZED_REASON;
 use crate::frame::Frame;
 use crate::greeting::{Greeting, MechanismName};
 use crate::mechanism::{HandshakeError, Mechanism, Progress};
@@ -238,9 +239,17 @@ impl CurveClient {
             }
             State::ExpectWelcome { .. } | State::ExpectReady { .. } if raw.is("ERROR") => {
                 match Command::from_raw(raw)? {
-                    Command::Error { reason } => Err(HandshakeError::PeerError {
-                        reason: String::from_utf8_lossy(&reason).into_owned(),
-                    }),
+                    Command::Error { reason } => {
+                        let mut reason = String::from_utf8_lossy(&reason).into_owned();
+                        if reason == UNAUTHORIZED_REASON {
+                            // libzmq's (and our) answer after a ZAP 400.
+                            reason.push_str(
+                                " (the server does not accept our client public key: it must be \
+                                 in the server's authorized clients)",
+                            );
+                        }
+                        Err(HandshakeError::PeerError { reason })
+                    }
                     other => Err(unexpected(&other, "ERROR")),
                 }
             }

@@ -344,7 +344,10 @@ impl Mechanism for CurveServer {
             HandshakeError::Curve(CurveError::Unauthorized { .. }) => {
                 Some(Bytes::from_static(UNAUTHORIZED_REASON.as_bytes()))
             }
-            other => Some(Bytes::from(other.to_string())),
+            // Like libzmq, answer only an authorization failure; for anything else (a HELLO
+            // made for another server key, a bad box) just close: an ERROR is final for a
+            // libzmq client, which would then never retry.
+            _ => None,
         }
     }
 }
