@@ -4,17 +4,20 @@
 #
 #   scripts/fuzz.sh                         # all targets, 60 s each
 #   FUZZ_SECONDS=600 scripts/fuzz.sh frame_decoder connection_null
+#   FUZZ_TARGETS="curve_server curve_client" FUZZ_SECONDS=300 scripts/fuzz.sh
 #   FUZZ_CORPUS_DIR=~/courier-corpus FUZZ_SECONDS=3600 scripts/fuzz.sh   # keep what it learns
 #
 # Environment:
 #   FUZZ_SECONDS     seconds per target (default 60)
+#   FUZZ_TARGETS     space-separated targets to run (default: all; arguments win over it)
 #   FUZZ_CORPUS_DIR  where each target's grown corpus is kept between runs (default: a
 #                    temporary directory, deleted afterwards). The committed seeds in
 #                    fuzz/corpus/<target>/ are read but never written to.
 #   FUZZ_TIMEOUT     seconds one input may take before it counts as a hang (default 10)
 #   FUZZ_ARGS        extra libFuzzer arguments, e.g. "-max_len=16384"
 #
-# Needs the nightly toolchain (cargo +nightly) and cargo-fuzz, which it installs if missing.
+# Needs the nightly toolchain (cargo +nightly) and cargo-fuzz; installs either if missing
+# (nightly through rustup) and exits 2, loudly, if it cannot.
 # Crash inputs are written to fuzz/artifacts/<target>/ (git-ignored); reproduce one with
 #   cargo +nightly fuzz run --fuzz-dir fuzz <target> fuzz/artifacts/<target>/<crash-file>
 set -uo pipefail
@@ -25,25 +28,44 @@ seconds="${FUZZ_SECONDS:-60}"
 timeout="${FUZZ_TIMEOUT:-10}"
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
-    echo "fuzz.sh: the nightly toolchain is missing (rustup toolchain install nightly)" >&2
-    exit 2
+    echo "fuzz.sh: the nightly toolchain is missing; installing it" >&2
+    if ! command -v rustup >/dev/null || ! rustup toolchain install nightly --profile minimal; then
+        echo "fuzz.sh: ERROR: cannot install the nightly toolchain (rustup toolchain install nightly)" >&2
+        exit 2
+    fi
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "fuzz.sh: installing cargo-fuzz" >&2
-    cargo install cargo-fuzz --locked || exit 2
+    if ! cargo install cargo-fuzz --locked; then
+        echo "fuzz.sh: ERROR: cannot install cargo-fuzz (cargo install cargo-fuzz --locked)" >&2
+        exit 2
+    fi
 fi
 
-if [ "$#" -gt 0 ]; then
-    targets=("$@")
-else
-    mapfile -t targets < <(cargo +nightly fuzz list --fuzz-dir fuzz)
-fi
-if [ "${#targets[@]}" -eq 0 ]; then
-    echo "fuzz.sh: no fuzz targets found" >&2
+mapfile -t known < <(cargo +nightly fuzz list --fuzz-dir fuzz)
+if [ "${#known[@]}" -eq 0 ]; then
+    echo "fuzz.sh: ERROR: no fuzz targets found (cargo +nightly fuzz list --fuzz-dir fuzz)" >&2
     exit 2
 fi
+if [ "$#" -gt 0 ]; then
+    targets=("$@")
+elif [ -n "${FUZZ_TARGETS:-}" ]; then
+    read -r -a targets <<<"$FUZZ_TARGETS"
+else
+    targets=("${known[@]}")
+fi
+if [ "${#targets[@]}" -eq 0 ]; then
+    echo "fuzz.sh: ERROR: no targets selected (FUZZ_TARGETS is blank)" >&2
+    exit 2
+fi
+for target in "${targets[@]}"; do
+    if ! printf '%s\n' "${known[@]}" | grep -qxF -- "$target"; then
+        echo "fuzz.sh: ERROR: unknown target '$target' (known: ${known[*]})" >&2
+        exit 2
+    fi
+done
 
-echo "fuzz.sh: building ${#targets[@]} targets" >&2
+echo "fuzz.sh: building the fuzz targets (${#targets[@]} to run)" >&2
 if ! cargo +nightly fuzz build --fuzz-dir fuzz; then
     echo "fuzz.sh: build failed" >&2
     exit 1
@@ -65,6 +87,7 @@ for target in "${targets[@]}"; do
     log="$scratch/$target.log"
     case "$target" in
         message) dict=(-dict=fuzz/dict/message.dict) ;;
+        curve_*) dict=(-dict=fuzz/dict/curve.dict) ;;
         *) dict=(-dict=fuzz/dict/zmtp.dict) ;;
     esac
     echo "fuzz.sh: $target for ${seconds}s" >&2

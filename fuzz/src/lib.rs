@@ -10,6 +10,8 @@
 //! bit 6     small limits (40-octet frames, 100-octet messages, 4 frames) instead of defaults
 //! bits 0-5  chunk size minus one: the rest is also fed in chunks of 1 to 64 octets
 //! ```
+//!
+//! The CURVE targets (`curve_server`, `curve_client`) live in [`curve`].
 
 use bytes::{Bytes, BytesMut};
 use courier_proto::command::{Command, RawCommand};
@@ -20,6 +22,8 @@ use courier_proto::message::{Message, MessageError, Multipart};
 use courier_proto::metadata::Metadata;
 use courier_proto::null::Null;
 use courier_proto::socket_type::SocketType;
+
+pub mod curve;
 
 /// pyzmq's captured greetings and READY commands (see `crates/proto/tests/vectors`).
 pub mod vectors {

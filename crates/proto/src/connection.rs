@@ -439,6 +439,12 @@ impl Connection {
     }
 
     fn send_command(&mut self, cmd: &Command) -> Result<(), ConnectionError> {
+        // A failed connection sends nothing more (with CURVE that would also spend nonces).
+        match self.phase {
+            Phase::Active => {}
+            Phase::Failed => return Err(ConnectionError::Failed),
+            Phase::Greeting | Phase::Handshake => return Err(ConnectionError::NotReady),
+        }
         let frame = self.mechanism.encode(cmd.to_frame())?;
         frame.encode(&mut self.output);
         Ok(())
@@ -536,6 +542,18 @@ mod tests {
                 context: Bytes::from_static(b"c")
             }]
         );
+    }
+
+    #[test]
+    fn nothing_is_sent_on_a_failed_connection() {
+        let mut d = conn(SocketType::Dealer, b"");
+        let mut r = conn(SocketType::Router, b"");
+        pump(&mut d, &mut r);
+        assert!(r.receive(&mut BytesMut::from(&b"\x08\x00"[..])).is_err());
+        r.take_output();
+        assert_eq!(r.ping(10, Bytes::new()), Err(ConnectionError::Failed));
+        assert_eq!(r.send_error("bye"), Err(ConnectionError::Failed));
+        assert!(!r.has_output());
     }
 
     #[test]
