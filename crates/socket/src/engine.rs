@@ -227,6 +227,16 @@ async fn read_loop(core: &Core, link: &Link, mut stream: Stream, peer_addr: &str
                     if let Some(prefix) = &att.prefix {
                         msg.push_front(prefix.clone());
                     }
+                    // Fast path: room in the receive queue (no waiting, no wakers).
+                    let msg = match att.inbound.try_send(msg) {
+                        Ok(()) => continue,
+                        Err(async_channel::TrySendError::Closed(_)) => {
+                            return link.close("socket closed")
+                        }
+                        Err(async_channel::TrySendError::Full(msg)) => msg,
+                    };
+                    // The application is behind: wait, which stops reading and lets TCP push
+                    // back on the peer.
                     futures::select! {
                         r = att.inbound.send(msg).fuse() => if r.is_err() {
                             return link.close("socket closed");
@@ -338,6 +348,16 @@ async fn write_loop(core: &Core, link: &Link, mut stream: Stream) {
                 }
             }
         }
+        // Fast path: a message is waiting and no timer is due, so skip the wait (and its
+        // timer registration) altogether.
+        if let Some(att) = &attachment {
+            if deadline.is_none_or(|d| now < d) {
+                if let Some(msg) = try_next_outgoing(att) {
+                    fill_batch(core, link, att, msg, &mut batch);
+                    continue;
+                }
+            }
+        }
         let timer = async {
             match deadline {
                 Some(d) => runtime::sleep(d.saturating_duration_since(now)).await,
@@ -356,23 +376,7 @@ async fn write_loop(core: &Core, link: &Link, mut stream: Stream) {
                 let (Some(msg), Some(att)) = (msg, &attachment) else {
                     return link.close("socket closed");
                 };
-                let mut conn = lock(&link.conn);
-                let mut msg = Some(msg);
-                while let Some(m) = msg.take() {
-                    let start = conn.output_len();
-                    if let Err(e) = conn.send(&m) {
-                        // The connection failed (the reader saw a protocol error): nothing of
-                        // this message was written, so it goes back like an unwritten one.
-                        give_back(core, att, vec![m], Vec::new());
-                        link.fail(e.to_string());
-                        break;
-                    }
-                    core.unflushed.fetch_add(1, Ordering::Relaxed);
-                    batch.push((start, conn.output_len(), m));
-                    if conn.output_len() < WRITE_BATCH_BYTES && batch.len() < WRITE_BATCH_MESSAGES {
-                        msg = try_next_outgoing(att);
-                    }
-                }
+                fill_batch(core, link, att, msg, &mut batch);
             }
             _ = timer.fuse() => {
                 let now = Instant::now();
@@ -419,6 +423,34 @@ async fn write_loop(core: &Core, link: &Link, mut stream: Stream) {
     }
 }
 
+/// Encodes `first` and as many more waiting messages as fit in one write into the
+/// connection's output, recording each in `batch` (where it starts and ends in the output).
+fn fill_batch(
+    core: &Core,
+    link: &Link,
+    att: &Attachment,
+    first: Multipart,
+    batch: &mut Vec<(usize, usize, Multipart)>,
+) {
+    let mut conn = lock(&link.conn);
+    let mut msg = Some(first);
+    while let Some(m) = msg.take() {
+        let start = conn.output_len();
+        if let Err(e) = conn.send(&m) {
+            // The connection failed (the reader saw a protocol error): nothing of this message
+            // was written, so it goes back like an unwritten one.
+            give_back(core, att, vec![m], Vec::new());
+            link.fail(e.to_string());
+            break;
+        }
+        core.unflushed.fetch_add(1, Ordering::Relaxed);
+        batch.push((start, conn.output_len(), m));
+        if conn.output_len() < WRITE_BATCH_BYTES && batch.len() < WRITE_BATCH_MESSAGES {
+            msg = try_next_outgoing(att);
+        }
+    }
+}
+
 /// Writes `output`; returns how much was written and, if it could not all be, why.
 async fn write_out(
     core: &Core,
@@ -432,6 +464,15 @@ async fn write_out(
     let flush_started = Instant::now();
     let mut written = 0;
     while let Some(rest) = output.get(written..).filter(|r| !r.is_empty()) {
+        // Fast path: the socket takes the bytes at once, so no timer is needed.
+        if let Some(r) = stream.write(rest).now_or_never() {
+            match r {
+                Ok(0) => return (written, Some("connection closed while writing".into())),
+                Ok(n) => written += n,
+                Err(e) => return (written, Some(format!("write error: {e}"))),
+            }
+            continue;
+        }
         futures::select! {
             r = stream.write(rest).fuse() => match r {
                 Ok(0) => return (written, Some("connection closed while writing".into())),
