@@ -1,0 +1,365 @@
+//! The Markdown tables of a run, from its JSON results.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+const IMPLS: [&str; 3] = ["courier", "libzmq", "zmqrs"];
+
+/// The median result of a case, or its error.
+fn median(case: &Value) -> Result<&Value, String> {
+    let r = &case["result"];
+    match r.get("error") {
+        Some(e) => Err(e.as_str().unwrap_or("failed").to_owned()),
+        None => Ok(&r["median"]),
+    }
+}
+
+fn find<'a>(results: &'a [Value], pred: impl Fn(&Value) -> bool, imp: &str) -> Option<&'a Value> {
+    results.iter().find(|c| c["impl"] == imp && pred(c))
+}
+
+/// "1.23 M", "45.6 k", "789".
+fn si(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.2} M", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.1} k", x / 1e3)
+    } else {
+        format!("{x:.0}")
+    }
+}
+
+fn size_name(n: u64) -> String {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
+        format!("{} MiB", n >> 20)
+    } else if n >= 1024 && n.is_multiple_of(1024) {
+        format!("{} KiB", n >> 10)
+    } else {
+        format!("{n} B")
+    }
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "–".to_owned(),
+    }
+}
+
+/// One table row: a label, a cell per implementation, and courier/libzmq, courier/zmq.rs
+/// ratios of `metric` (None for a cell: not run; Err: failed).
+fn row(
+    out: &mut String,
+    label: &str,
+    cells: &[Option<Result<(String, f64), String>>; 3],
+) -> std::fmt::Result {
+    let mut line = format!("| {label} |");
+    for c in cells {
+        let text = match c {
+            None => "n/a".to_owned(),
+            Some(Ok((t, _))) => t.clone(),
+            Some(Err(e)) => format!("FAILED ({})", e.chars().take(60).collect::<String>()),
+        };
+        write!(line, " {text} |")?;
+    }
+    let metric = |i: usize| match cells.get(i) {
+        Some(Some(Ok((_, v)))) => Some(*v),
+        _ => None,
+    };
+    write!(
+        line,
+        " {} | {} |",
+        ratio(metric(0), metric(1)),
+        ratio(metric(0), metric(2))
+    )?;
+    writeln!(out, "{line}")
+}
+
+fn header(out: &mut String, first: &str) -> std::fmt::Result {
+    writeln!(
+        out,
+        "| {first} | courier | libzmq | zmq.rs | courier/libzmq | courier/zmq.rs |"
+    )?;
+    writeln!(out, "|---|---:|---:|---:|---:|---:|")
+}
+
+type Cell = Option<Result<(String, f64), String>>;
+
+fn cells(
+    results: &[Value],
+    pred: impl Fn(&Value) -> bool,
+    show: impl Fn(&Value) -> Option<(String, f64)>,
+) -> [Cell; 3] {
+    IMPLS.map(|imp| {
+        find(results, &pred, imp)
+            .map(|case| median(case).and_then(|m| show(m).ok_or_else(|| "no data".to_owned())))
+    })
+}
+
+/// The tables of a run.
+pub fn markdown(all: &Value) -> String {
+    let mut out = String::new();
+    let _ = write_tables(&mut out, all);
+    out
+}
+
+fn write_tables(out: &mut String, all: &Value) -> std::fmt::Result {
+    let empty = Vec::new();
+    let results = all["results"].as_array().unwrap_or(&empty);
+    let m = &all["machine"];
+    writeln!(
+        out,
+        "Run: {} mode, median of {} run(s) per case; {} CPUs ({}), kernel {}; libzmq {}, \
+         zeromq crate {}, courier {}{}; load average at start {}, at end {}.\n",
+        all["mode"].as_str().unwrap_or("?"),
+        all["reps"],
+        m["nproc"],
+        m["cpu_model"].as_str().unwrap_or("?"),
+        m["kernel"].as_str().unwrap_or("?"),
+        m["libzmq"]["libzmq"].as_str().unwrap_or("?"),
+        m["zeromq_crate"].as_str().unwrap_or("?"),
+        m["courier_commit"].as_str().unwrap_or("?"),
+        if m["courier_tree_modified"].as_bool() == Some(true) {
+            " (modified tree)"
+        } else {
+            ""
+        },
+        m["loadavg_start"].as_str().unwrap_or("?"),
+        m["loadavg_end"].as_str().unwrap_or("?"),
+    )?;
+
+    let thr = |security: &'static str| {
+        let mut sizes: Vec<u64> = results
+            .iter()
+            .filter(|c| c["case"] == "thr" && c["security"] == security)
+            .filter_map(|c| c["size"].as_u64())
+            .collect();
+        sizes.dedup();
+        sizes
+    };
+    let null_sizes = thr("null");
+    let curve_sizes = thr("curve");
+    if !null_sizes.is_empty() || !curve_sizes.is_empty() {
+        writeln!(
+            out,
+            "**Throughput**, one-way DEALER -> ROUTER, 2 frames (4-byte header + body), measured \
+             at the receiver (MB = 10^6 bytes of body). Ratios: msg/s, higher is better.\n"
+        )?;
+        header(out, "body")?;
+        for (security, sizes) in [("null", &null_sizes), ("curve", &curve_sizes)] {
+            for &size in sizes {
+                let c = cells(
+                    results,
+                    |c| c["case"] == "thr" && c["security"] == security && c["size"] == size,
+                    |m| {
+                        let r = m["msg_per_s"].as_f64()?;
+                        let mb = m["mb_per_s"].as_f64()?;
+                        Some((format!("{} msg/s, {mb:.1} MB/s", si(r)), r))
+                    },
+                );
+                let label = if security == "curve" {
+                    format!("CURVE {}", size_name(size))
+                } else {
+                    size_name(size)
+                };
+                row(out, &label, &c)?;
+            }
+        }
+        writeln!(out)?;
+        writeln!(
+            out,
+            "CPU time per message in the throughput runs (sender + receiver process, µs; \
+             lower is better):\n"
+        )?;
+        header(out, "body")?;
+        for (security, sizes) in [("null", &null_sizes), ("curve", &curve_sizes)] {
+            for &size in sizes {
+                let c = cells(
+                    results,
+                    |c| c["case"] == "thr" && c["security"] == security && c["size"] == size,
+                    |m| {
+                        let msgs = m["msgs"].as_f64()?;
+                        let cpu =
+                            m["receiver"]["cpu_s"].as_f64()? + m["sender"]["cpu_s"].as_f64()?;
+                        let sent = m["sender"]["sent"].as_f64().unwrap_or(msgs).max(msgs);
+                        let us = cpu / sent.max(1.0) * 1e6;
+                        Some((format!("{us:.2}"), us))
+                    },
+                );
+                let label = if security == "curve" {
+                    format!("CURVE {}", size_name(size))
+                } else {
+                    size_name(size)
+                };
+                row(out, &label, &c)?;
+            }
+        }
+        writeln!(out)?;
+    }
+
+    let lat_cases: Vec<&Value> = results
+        .iter()
+        .filter(|c| c["case"] == "lat" || c["case"] == "pipe")
+        .collect();
+    if !lat_cases.is_empty() {
+        writeln!(
+            out,
+            "**Latency**: DEALER -> ROUTER echo, one message in flight, 64-byte body (µs, lower \
+             is better); **pipelined**: 1024 requests in flight (requests/s, higher is better).\n"
+        )?;
+        header(out, "case")?;
+        for security in ["null", "curve"] {
+            for (key, name) in [("p50_us", "p50"), ("p99_us", "p99"), ("p999_us", "p99.9")] {
+                if !results
+                    .iter()
+                    .any(|c| c["case"] == "lat" && c["security"] == security)
+                {
+                    continue;
+                }
+                let c = cells(
+                    results,
+                    |c| c["case"] == "lat" && c["security"] == security,
+                    |m| {
+                        let v = m[key].as_f64()?;
+                        Some((format!("{v:.1} µs"), v))
+                    },
+                );
+                let prefix = if security == "curve" { "CURVE " } else { "" };
+                row(out, &format!("{prefix}RTT {name}"), &c)?;
+            }
+        }
+        if results.iter().any(|c| c["case"] == "pipe") {
+            let c = cells(
+                results,
+                |c| c["case"] == "pipe",
+                |m| {
+                    let v = m["req_per_s"].as_f64()?;
+                    Some((format!("{} req/s", si(v)), v))
+                },
+            );
+            row(out, "pipelined, 1024 in flight", &c)?;
+        }
+        writeln!(out)?;
+    }
+
+    if results.iter().any(|c| c["case"] == "big") {
+        let size = results
+            .iter()
+            .find(|c| c["case"] == "big")
+            .and_then(|c| c["size"].as_u64())
+            .unwrap_or(0);
+        let mib = size as f64 / (1 << 20) as f64;
+        writeln!(
+            out,
+            "**One {} message** (send until the receiver's ACK; peak RSS = VmHWM of each \
+             process, and its multiple of the message size; lower is better).\n",
+            size_name(size)
+        )?;
+        header(out, "")?;
+        let big = |c: &Value| c["case"] == "big";
+        let c = cells(results, big, |m| {
+            let v = m["secs"].as_f64()?;
+            Some((
+                format!("{:.0} ms ({:.0} MB/s)", v * 1e3, size as f64 / v / 1e6),
+                v,
+            ))
+        });
+        row(out, "time", &c)?;
+        for (key, name) in [
+            ("sender_peak_rss_kb", "sender peak RSS"),
+            ("receiver_peak_rss_kb", "receiver peak RSS"),
+        ] {
+            let c = cells(results, big, |m| {
+                let kb = m[key].as_f64()?;
+                let mb = kb / 1024.0;
+                Some((format!("{mb:.0} MiB ({:.2}x)", mb / mib), kb))
+            });
+            row(out, name, &c)?;
+        }
+        writeln!(out)?;
+    }
+
+    let empty_scale = Vec::new();
+    let scale = all["scale"].as_array().unwrap_or(&empty_scale);
+    if !scale.is_empty() {
+        writeln!(
+            out,
+            "**Server scale**: one courier-server, N courier DEALER clients (in a few processes) \
+             each sending HELLO at 1 Hz and receiving the server's HELLO each second. CPU is \
+             % of one core over a steady window after all are connected; RSS is VmRSS at its \
+             end (peak in parentheses). Handshakes/s: connections made and handshaken per \
+             second (at most 256 in progress per client process).\n"
+        )?;
+        writeln!(
+            out,
+            "| clients | security | server log | reached | connect time | handshakes/s | server CPU per handshake | server CPU (steady) | server RSS | clients' CPU |"
+        )?;
+        writeln!(out, "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")?;
+        for case in scale {
+            let r = &case["result"];
+            let head = format!(
+                "| {} | {} | {} |",
+                case["clients"],
+                case["security"].as_str().unwrap_or("?").to_uppercase(),
+                case["server_log"].as_str().unwrap_or("info")
+            );
+            if let Some(e) = r.get("error") {
+                writeln!(
+                    out,
+                    "{head} FAILED: {} | | | | | | |",
+                    e.as_str().unwrap_or("?")
+                )?;
+                continue;
+            }
+            let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
+            writeln!(
+                out,
+                "{head} {} | {:.2} s | {} | {:.0} µs | {:.1}% | {:.1} MiB ({:.1}) | {:.0}% |",
+                r["reached"],
+                f("connect_secs"),
+                si(f("handshakes_per_s")),
+                f("server_cpu_per_handshake_us"),
+                f("server_cpu_pct"),
+                f("server_rss_kb") / 1024.0,
+                f("server_peak_rss_kb") / 1024.0,
+                f("clients_cpu_pct"),
+            )?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_table_shows_values_ratios_and_failures() {
+        let ok = |rate: f64| {
+            json!({ "median": { "msg_per_s": rate, "mb_per_s": 1.0, "msgs": 10,
+            "receiver": { "cpu_s": 0.1 }, "sender": { "cpu_s": 0.1, "sent": 10 } } })
+        };
+        let all = json!({
+            "mode": "quick", "reps": 1, "machine": {},
+            "results": [
+                { "case": "thr", "security": "null", "size": 64, "impl": "courier", "result": ok(2e6) },
+                { "case": "thr", "security": "null", "size": 64, "impl": "libzmq", "result": ok(1e6) },
+                { "case": "thr", "security": "null", "size": 64, "impl": "zmqrs",
+                  "result": { "error": "boom" } },
+            ],
+            "scale": [],
+        });
+        let md = markdown(&all);
+        assert!(md.contains("| 64 B | 2.00 M msg/s, 1.0 MB/s | 1.00 M msg/s, 1.0 MB/s | FAILED (boom) | 2.00x | – |"), "{md}");
+    }
+
+    #[test]
+    fn sizes_have_short_names() {
+        assert_eq!(size_name(8), "8 B");
+        assert_eq!(size_name(16 * 1024), "16 KiB");
+        assert_eq!(size_name(64 << 20), "64 MiB");
+    }
+}
