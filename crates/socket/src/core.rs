@@ -378,10 +378,18 @@ impl Core {
     pub async fn close(&self, drained: impl Fn() -> bool) {
         self.no_new.fire();
         let deadline = runtime::Instant::now() + self.options.linger;
-        while !(drained() && self.unflushed.load(Ordering::Relaxed) == 0)
-            && runtime::Instant::now() < deadline
-        {
-            runtime::sleep(Duration::from_millis(5)).await;
+        // Drained twice in a row: a writer may have just taken a message off a queue and not
+        // yet counted it as unflushed.
+        let mut quiet = 0;
+        while quiet < 2 && runtime::Instant::now() < deadline {
+            if drained() && self.unflushed.load(Ordering::Relaxed) == 0 {
+                quiet += 1;
+            } else {
+                quiet = 0;
+            }
+            if quiet < 2 {
+                runtime::sleep(Duration::from_millis(5)).await;
+            }
         }
         self.stop.fire();
         let tasks = std::mem::take(&mut *lock(&self.tasks));

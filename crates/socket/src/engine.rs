@@ -182,7 +182,14 @@ async fn read_loop(core: &Core, link: &Link, mut stream: Stream, peer_addr: &str
                 })
             }
             Ok(0) => return link.close("peer closed the connection"),
-            Ok(n) => buf.extend_from_slice(scratch.get(..n).unwrap_or_default()),
+            Ok(n) => {
+                buf.extend_from_slice(scratch.get(..n).unwrap_or_default());
+                // Grow the read size only for a connection whose traffic fills it: an idle or
+                // slow peer (a client saying HELLO once a second) keeps costing 1 KiB.
+                if n == scratch.len() && attachment.is_some() && scratch.len() < READ_CHUNK {
+                    scratch = vec![0u8; READ_CHUNK];
+                }
+            }
             Err(e) => return link.close(&format!("read error: {e}")),
         }
         *lock(&link.last_recv) = Instant::now();
@@ -211,7 +218,6 @@ async fn read_loop(core: &Core, link: &Link, mut stream: Stream, peer_addr: &str
                             let att = Arc::new(att);
                             *lock(&link.attachment) = Some(Arc::clone(&att));
                             attachment = Some(att);
-                            scratch.resize(READ_CHUNK, 0);
                             link.wake();
                         }
                         Err(reason) => {

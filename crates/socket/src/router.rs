@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use courier_proto::connection::PeerInfo;
@@ -16,6 +17,7 @@ use crate::endpoint::Endpoint;
 use crate::error::SocketError;
 use crate::event::SocketEvent;
 use crate::options::{Options, WhenFull};
+use crate::runtime;
 
 struct PeerEntry {
     conn_id: u64,
@@ -28,7 +30,6 @@ struct RouterRouting {
     peers: Mutex<HashMap<Bytes, PeerEntry>>,
     in_tx: async_channel::Sender<Multipart>,
     next_id: AtomicU32,
-    send_hwm: usize,
     handover: bool,
 }
 
@@ -77,7 +78,10 @@ impl Routing for RouterRouting {
             );
             old.kick.close();
         }
-        let (queue, rx) = async_channel::bounded(self.send_hwm.max(1));
+        // Unbounded underneath (it grows in small blocks as used) with the high-water mark
+        // counted in `Router::send`: a bounded channel would allocate all `send_hwm` slots
+        // up front for every peer.
+        let (queue, rx) = async_channel::unbounded();
         peers.insert(
             routing_id.clone(),
             PeerEntry {
@@ -125,7 +129,6 @@ impl Router {
             peers: Mutex::new(HashMap::new()),
             in_tx,
             next_id: AtomicU32::new(random_u32()),
-            send_hwm: options.send_hwm,
             handover: options.router_handover,
         });
         let core = Core::new(options, routing.clone());
@@ -173,7 +176,13 @@ impl Router {
             );
             return Ok(());
         };
-        match queue.try_send(rest) {
+        let full = queue.len() >= options.send_hwm.max(1);
+        let attempt = if full {
+            Err(async_channel::TrySendError::Full(rest))
+        } else {
+            queue.try_send(rest)
+        };
+        match attempt {
             Ok(()) => Ok(()),
             Err(async_channel::TrySendError::Full(rest)) => {
                 if !options.router_mandatory {
@@ -185,10 +194,15 @@ impl Router {
                     return Ok(());
                 }
                 match options.when_full {
-                    WhenFull::Block => queue
-                        .send(rest)
-                        .await
-                        .map_err(|_| SocketError::UnknownPeer(routing_id)),
+                    WhenFull::Block => {
+                        // Wait for the peer's writer to make room (rare: mandatory + block).
+                        while queue.len() >= options.send_hwm.max(1) && !queue.is_closed() {
+                            runtime::sleep(Duration::from_millis(1)).await;
+                        }
+                        queue
+                            .try_send(rest)
+                            .map_err(|_| SocketError::UnknownPeer(routing_id))
+                    }
                     WhenFull::Error => Err(SocketError::QueueFull {
                         hwm: options.send_hwm,
                     }),
