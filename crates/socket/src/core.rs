@@ -108,21 +108,11 @@ pub(crate) struct Core {
     next_conn: AtomicU64,
     /// Messages taken from a queue and not yet written out.
     pub unflushed: AtomicUsize,
-    warnings: Mutex<WarnWindow>,
-}
-
-struct WarnWindow {
-    window: runtime::Instant,
-    count: u32,
-    suppressed: u32,
 }
 
 const EVENT_CAPACITY: usize = 1024;
 /// A connection that lasted this long resets the reconnection backoff.
 const STABLE_CONNECTION: Duration = Duration::from_secs(1);
-/// Most warnings logged per second; more are counted and summarised (a flood of bad
-/// connections must not flood the log).
-const WARNINGS_PER_SECOND: u32 = 20;
 
 impl Core {
     pub fn new(options: Options, routing: Arc<dyn Routing>) -> Arc<Core> {
@@ -138,11 +128,6 @@ impl Core {
             live: AtomicUsize::new(0),
             next_conn: AtomicU64::new(1),
             unflushed: AtomicUsize::new(0),
-            warnings: Mutex::new(WarnWindow {
-                window: runtime::Instant::now(),
-                count: 0,
-                suppressed: 0,
-            }),
         })
     }
 
@@ -161,39 +146,10 @@ impl Core {
             SocketEvent::Connected { .. } | SocketEvent::ConnectFailed { .. } => log::Level::Debug,
             _ => log::Level::Warn,
         });
-        if level == log::Level::Warn && !self.warn_allowed() {
-            log::debug!("{} socket: {event}", self.routing.socket_type());
-        } else {
-            log::log!(level, "{} socket: {event}", self.routing.socket_type());
-        }
+        // Every refused or failed connection gets its own line with its reason (an operator
+        // must be able to see why each one was closed).
+        log::log!(level, "{} socket: {event}", self.routing.socket_type());
         let _ = self.events_tx.force_send(event);
-    }
-
-    /// Whether another warning may be logged this second; summarises what was held back.
-    fn warn_allowed(&self) -> bool {
-        let mut w = lock(&self.warnings);
-        let now = runtime::Instant::now();
-        if now.duration_since(w.window) >= Duration::from_secs(1) {
-            if w.suppressed > 0 {
-                log::warn!(
-                    "{} socket: {} similar warning(s) suppressed in the last {:.1}s (see the event stream or debug logs)",
-                    self.routing.socket_type(),
-                    w.suppressed,
-                    now.duration_since(w.window).as_secs_f64()
-                );
-            }
-            *w = WarnWindow {
-                window: now,
-                count: 0,
-                suppressed: 0,
-            };
-        }
-        w.count += 1;
-        if w.count > WARNINGS_PER_SECOND {
-            w.suppressed += 1;
-            return false;
-        }
-        true
     }
 
     pub fn events(&self) -> async_channel::Receiver<SocketEvent> {
