@@ -172,8 +172,10 @@ fn a_frozen_client_is_greeted_again_after_it_thaws() {
     wait_state(victim.pid(), 'T');
     let stopped = epoch();
     thread::sleep(Duration::from_secs(3));
-    victim.send_signal("CONT");
+    // Taken before SIGCONT: under load the client can wake, say HELLO and be learned again
+    // before this thread runs on.
     let thawed = epoch();
+    victim.send_signal("CONT");
     // The server forgot it as stale meanwhile (2 s), and learns it again from
     // the HELLO it sends on waking.
     let dropped = server.expect_seen(
@@ -268,8 +270,9 @@ fn b_frozen_server_is_reported_unresponsive_then_back() {
     let py_unresp = py.expect_line(|l| is_event(l, "unresponsive", &[]), Duration::from_secs(3));
     let py_unresp_after = py_stopped.elapsed();
     thread::sleep(Duration::from_secs(3).saturating_sub(py_unresp_after));
-    server.send_signal("CONT");
+    // Taken before SIGCONT (see the frozen-client test).
     let thawed = epoch();
+    server.send_signal("CONT");
     let back = ours.expect_line(
         |l| log_msg(l, CLIENT).is_some_and(|m| m.starts_with("server is back after ")),
         WAIT,
