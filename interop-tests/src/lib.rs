@@ -1717,3 +1717,54 @@ fn relay_link(
         .unwrap_or_else(|e| e.into_inner())
         .push(record);
 }
+
+// ---------------------------------------------------------------------------
+// Metrics apps: key files and metric names (shared by the metrics tests)
+// ---------------------------------------------------------------------------
+
+/// The metric names of METR `metrics` messages (the reference agent's).
+pub const METRIC_KEYS: [&str; 9] = [
+    "sys.uptime",
+    "mem.free",
+    "mem.avail",
+    "mem.buffers",
+    "mem.cached",
+    "mem.dirty",
+    "mem.writeback",
+    "mem.swap.free",
+    "cpu.percent",
+];
+
+/// The metric names of METR `model` messages.
+pub const MODEL_KEYS: [&str; 2] = ["mem.total", "mem.swap.total"];
+
+/// Makes key pairs `names` in `<scratch>/keys` with make_keys.py, copying the
+/// public keys of `authorize` into `keys/authorized_clients/`.
+pub fn make_keys(label: &str, names: &[&str], authorize: &[&str]) -> PathBuf {
+    let dir = scratch_dir(label).join("keys");
+    let mut args: Vec<String> = vec![dir.display().to_string()];
+    args.extend(names.iter().map(|n| (*n).to_string()));
+    for name in authorize {
+        args.push("--authorize".into());
+        args.push((*name).to_string());
+    }
+    let out = py_command("make_keys.py", &args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "make_keys.py failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in names {
+        assert!(dir.join(format!("{name}.key")).is_file());
+        assert!(dir.join(format!("{name}.key_secret")).is_file());
+    }
+    for name in authorize {
+        assert!(dir
+            .join("authorized_clients")
+            .join(format!("{name}.key"))
+            .is_file());
+    }
+    dir
+}

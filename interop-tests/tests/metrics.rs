@@ -25,7 +25,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use courier_interop_tests::{
-    cargo_bin_of, event, free_port, is_event, parse_event, py_command, python, scratch_dir, Peer,
+    cargo_bin_of, event, free_port, is_event, make_keys, parse_event, python, Peer,
+    METRIC_KEYS as METRICS, MODEL_KEYS as MODEL,
 };
 use serde_json::Value;
 
@@ -35,49 +36,9 @@ const WAIT: Duration = Duration::from_secs(10);
 /// Grace period for a clean exit after SIGTERM.
 const GRACE: Duration = Duration::from_secs(5);
 
-/// The metric names of METR metrics.
-const METRICS: [&str; 9] = [
-    "sys.uptime",
-    "mem.free",
-    "mem.avail",
-    "mem.buffers",
-    "mem.cached",
-    "mem.dirty",
-    "mem.writeback",
-    "mem.swap.free",
-    "cpu.percent",
-];
-
-/// The metric names of METR model.
-const MODEL: [&str; 2] = ["mem.total", "mem.swap.total"];
-
 // ---------------------------------------------------------------------------
 // Keys and processes
 // ---------------------------------------------------------------------------
-
-/// Makes key pairs `names` in `<scratch>/keys` with make_keys.py, copying the
-/// public keys of `authorize` into `keys/authorized_clients/`.
-fn make_keys(label: &str, names: &[&str], authorize: &[&str]) -> PathBuf {
-    let dir = scratch_dir(label).join("keys");
-    let mut args: Vec<String> = vec![dir.display().to_string()];
-    args.extend(names.iter().map(|n| (*n).to_string()));
-    for name in authorize {
-        args.push("--authorize".into());
-        args.push((*name).to_string());
-    }
-    let out = py_command("make_keys.py", &args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "make_keys.py failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for name in names {
-        assert!(dir.join(format!("{name}.key_secret")).is_file());
-    }
-    dir
-}
 
 /// A binary of `courier-monitor` (built once per test process).
 fn bin(name: &str) -> PathBuf {

@@ -10,11 +10,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use courier_interop_tests::{
-    event, free_port, is_event, parse_event, py_command, scratch_dir, Peer,
+    event, free_port, is_event, make_keys, parse_event, Peer, METRIC_KEYS as METRICS,
+    MODEL_KEYS as MODEL,
 };
 use serde_json::Value;
 
@@ -23,53 +24,6 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// Grace period for a clean exit after SIGTERM.
 const GRACE: Duration = Duration::from_secs(5);
-
-/// The metric names of METR metrics.
-const METRICS: [&str; 9] = [
-    "sys.uptime",
-    "mem.free",
-    "mem.avail",
-    "mem.buffers",
-    "mem.cached",
-    "mem.dirty",
-    "mem.writeback",
-    "mem.swap.free",
-    "cpu.percent",
-];
-
-/// The metric names of METR model.
-const MODEL: [&str; 2] = ["mem.total", "mem.swap.total"];
-
-/// Makes key pairs `names` in `<scratch>/keys` with make_keys.py, copying the
-/// public keys of `authorize` into `keys/authorized_clients/`.
-fn make_keys(label: &str, names: &[&str], authorize: &[&str]) -> PathBuf {
-    let dir = scratch_dir(label).join("keys");
-    let mut args: Vec<String> = vec![dir.display().to_string()];
-    args.extend(names.iter().map(|n| (*n).to_string()));
-    for name in authorize {
-        args.push("--authorize".into());
-        args.push((*name).to_string());
-    }
-    let out = py_command("make_keys.py", &args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "make_keys.py failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for name in names {
-        assert!(dir.join(format!("{name}.key")).is_file());
-        assert!(dir.join(format!("{name}.key_secret")).is_file());
-    }
-    for name in authorize {
-        assert!(dir
-            .join("authorized_clients")
-            .join(format!("{name}.key"))
-            .is_file());
-    }
-    dir
-}
 
 fn start_collector(keys: &Path, agent_port: u16, viewer_port: u16, extra: &[&str]) -> Peer {
     let agent_port = agent_port.to_string();
