@@ -33,8 +33,8 @@ fn count(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
-fn mp(frames: Vec<Bytes>) -> Result<Multipart, String> {
-    Multipart::new(frames).map_err(|e| e.to_string())
+fn mp<const N: usize>(frames: [Bytes; N]) -> Result<Multipart, String> {
+    Multipart::from_frames(frames).map_err(|e| e.to_string())
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -139,7 +139,7 @@ async fn thr_recv(a: &PeerArgs) -> Result<Value, String> {
             let elapsed = first.map_or(0.0, |t| t.elapsed().as_secs_f64());
             let id = msg.first().clone();
             router
-                .send(mp(vec![id, Bytes::from_static(ACK)])?)
+                .send(mp([id, Bytes::from_static(ACK)])?)
                 .await
                 .map_err(err)?;
             close_after_peer_leaves(router, events).await;
@@ -177,7 +177,7 @@ async fn thr_send(a: &PeerArgs) -> Result<Value, String> {
     while start.elapsed() < a.duration && sent < a.max_msgs {
         for _ in 0..64 {
             dealer
-                .send(mp(vec![header.clone(), body.clone()])?)
+                .send(mp([header.clone(), body.clone()])?)
                 .await
                 .map_err(err)?;
         }
@@ -185,7 +185,7 @@ async fn thr_send(a: &PeerArgs) -> Result<Value, String> {
         SENT.store(sent, Ordering::Relaxed);
     }
     dealer
-        .send(mp(vec![Bytes::from_static(END), Bytes::new()])?)
+        .send(mp([Bytes::from_static(END), Bytes::new()])?)
         .await
         .map_err(err)?;
     let ack = dealer.recv().await.map_err(err)?;
@@ -219,17 +219,14 @@ async fn round_trip(dealer: &Dealer, msg: Multipart) -> Result<Multipart, String
 }
 
 async fn finish_echo(dealer: Dealer) -> Result<(), String> {
-    round_trip(&dealer, mp(vec![Bytes::from_static(END), Bytes::new()])?).await?;
+    round_trip(&dealer, mp([Bytes::from_static(END), Bytes::new()])?).await?;
     dealer.close().await;
     Ok(())
 }
 
 async fn lat(a: &PeerArgs) -> Result<Value, String> {
     let dealer = connected_dealer(a)?;
-    let msg = mp(vec![
-        Bytes::from_static(DATA),
-        Bytes::from(vec![0x5a; a.size]),
-    ])?;
+    let msg = mp([Bytes::from_static(DATA), Bytes::from(vec![0x5a; a.size])])?;
     // Warm up: connect, and a few hundred round trips before timing.
     let warm_until = Instant::now() + a.duration / 10;
     while Instant::now() < warm_until {
@@ -248,10 +245,7 @@ async fn lat(a: &PeerArgs) -> Result<Value, String> {
 
 async fn pipe(a: &PeerArgs) -> Result<Value, String> {
     let dealer = connected_dealer(a)?;
-    let msg = mp(vec![
-        Bytes::from_static(DATA),
-        Bytes::from(vec![0x5a; a.size]),
-    ])?;
+    let msg = mp([Bytes::from_static(DATA), Bytes::from(vec![0x5a; a.size])])?;
     // Connect and warm up with one round trip.
     round_trip(&dealer, msg.clone()).await?;
     let start = Instant::now();
@@ -292,7 +286,7 @@ async fn big_recv(a: &PeerArgs) -> Result<Value, String> {
     let id = msg.first().clone();
     drop(msg);
     router
-        .send(mp(vec![id, Bytes::from_static(ACK)])?)
+        .send(mp([id, Bytes::from_static(ACK)])?)
         .await
         .map_err(err)?;
     close_after_peer_leaves(router, events).await;
@@ -303,11 +297,11 @@ async fn big_recv(a: &PeerArgs) -> Result<Value, String> {
 
 async fn big_send(a: &PeerArgs) -> Result<Value, String> {
     let dealer = connected_dealer(a)?;
-    round_trip(&dealer, mp(vec![Bytes::from_static(WARM)])?).await?;
+    round_trip(&dealer, mp([Bytes::from_static(WARM)])?).await?;
     let body = Bytes::from(vec![0xa5; a.size]);
     let rss_before_kb = proc_status_kb(None, "VmRSS").unwrap_or(0);
     let start = Instant::now();
-    let ack = round_trip(&dealer, mp(vec![Bytes::from_static(BIG), body])?).await?;
+    let ack = round_trip(&dealer, mp([Bytes::from_static(BIG), body])?).await?;
     let secs = start.elapsed().as_secs_f64();
     if ack.first() != ACK {
         return Err("expected ACK".into());

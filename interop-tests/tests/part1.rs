@@ -1126,6 +1126,29 @@ fn server_exits_2_when_the_port_is_in_use() {
 }
 
 #[test]
+fn help_into_a_closed_pipe_exits_0_without_a_panic() {
+    // `courier-server --help | head -1`: the reader may be gone before the help is written.
+    // Here it is gone before the process starts, so the write certainly fails with EPIPE.
+    for bin in ["courier-server", "courier-client"] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(cargo_bin(bin))
+            .arg("--help")
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(exit_code(out.status), Some(0), "{bin}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{bin}: {stderr}");
+        // And into a reader that stays, the help is there.
+        let out = Command::new(cargo_bin(bin)).arg("--help").output().unwrap();
+        assert_eq!(exit_code(out.status), Some(0));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: "));
+    }
+}
+
+#[test]
 fn bad_arguments_exit_2() {
     // (binary, arguments, what stderr must say)
     let cases: [(&str, &[&str], &str); 5] = [

@@ -21,7 +21,10 @@ pub fn parse_args<T: argh::TopLevelCommand>() -> T {
         Ok(t) => t,
         Err(early) => match early.status {
             Ok(()) => {
-                println!("{}", early.output);
+                // A reader that stops early (`--help | head -1`) is not an error: ignore a
+                // closed pipe rather than panic as `println!` would.
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stdout().lock(), "{}", early.output);
                 std::process::exit(0);
             }
             Err(()) => {

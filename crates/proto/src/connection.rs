@@ -12,12 +12,17 @@ use bytes::{Buf, Bytes, BytesMut};
 use thiserror::Error;
 
 use crate::command::{Command, CommandError};
-use crate::frame::{Frame, FrameDecoder, FrameError, Limits};
+use crate::frame::{encode_header, Frame, FrameDecoder, FrameError, Limits};
 use crate::greeting::{Greeting, GreetingError, GREETING_LEN};
 use crate::mechanism::{HandshakeError, Mechanism, Progress};
-use crate::message::Multipart;
+use crate::message::{Frames, Multipart};
 use crate::metadata::{self, Metadata, MetadataError};
 use crate::socket_type::SocketType;
+
+/// Frame bodies of at least this many bytes are not copied into the output buffer: the output
+/// refers to them (see [`Connection::take_output_chunks`]), so that a large message is written
+/// from its own memory, as libzmq does above its 8 KiB batch size.
+pub const ZERO_COPY_MIN: usize = 8 * 1024;
 
 /// What a connection needs to know about our side.
 #[derive(Clone, Debug)]
@@ -151,12 +156,16 @@ pub struct Connection {
     phase: Phase,
     peer_version: (u8, u8),
     decoder: FrameDecoder,
-    partial: Vec<Bytes>,
+    partial: Frames,
     /// Bytes in `partial` (the limits are checked again after the mechanism's decode: with
     /// CURVE each wire frame is a whole box, so the frame decoder cannot see message bounds).
     partial_len: usize,
     scratch: Vec<Frame>,
     events: VecDeque<Event>,
+    /// Output not yet taken: `chunks` (whole pieces, large frame bodies among them), then
+    /// `output` (small frames copied together).
+    chunks: Vec<Bytes>,
+    chunks_len: usize,
     output: BytesMut,
     peer: Option<PeerInfo>,
 }
@@ -174,10 +183,12 @@ impl Connection {
             ours,
             phase: Phase::Greeting,
             peer_version: (0, 0),
-            partial: Vec::new(),
+            partial: Frames::new(),
             partial_len: 0,
             scratch: Vec::new(),
             events: VecDeque::new(),
+            chunks: Vec::new(),
+            chunks_len: 0,
             output,
             peer: None,
         }
@@ -290,7 +301,7 @@ impl Connection {
                             self.partial_len = 0;
                             let frames = std::mem::take(&mut self.partial);
                             // Never empty: we just pushed a frame.
-                            if let Ok(msg) = Multipart::new(frames) {
+                            if let Some(msg) = Multipart::from_inline(frames) {
                                 self.events.push_back(Event::Message(msg));
                             }
                         }
@@ -397,6 +408,17 @@ impl Connection {
         self.events.pop_front()
     }
 
+    /// Moves all queued events to the back of `into`, in order (without moving each one when
+    /// `into` is empty: the queues are swapped). A driver that hands events on after releasing
+    /// its lock on the connection keeps one `into` for good.
+    pub fn take_events(&mut self, into: &mut VecDeque<Event>) {
+        if into.is_empty() {
+            std::mem::swap(&mut self.events, into);
+        } else {
+            into.append(&mut self.events);
+        }
+    }
+
     /// Queues a message for output.
     pub fn send(&mut self, msg: &Multipart) -> Result<(), ConnectionError> {
         match self.phase {
@@ -408,9 +430,28 @@ impl Connection {
         let last = frames.len().saturating_sub(1);
         for (i, body) in frames.iter().enumerate() {
             let frame = self.mechanism.encode(Frame::data(body.clone(), i < last))?;
-            frame.encode(&mut self.output);
+            self.push_frame(frame);
         }
         Ok(())
+    }
+
+    /// Appends a frame to the output: small ones copied into the buffer, large bodies by
+    /// reference.
+    fn push_frame(&mut self, frame: Frame) {
+        if frame.body.len() < ZERO_COPY_MIN {
+            frame.encode(&mut self.output);
+            return;
+        }
+        encode_header(
+            &mut self.output,
+            frame.more,
+            frame.command,
+            frame.body.len(),
+        );
+        let head = self.output.split().freeze();
+        self.chunks_len += head.len() + frame.body.len();
+        self.chunks.push(head);
+        self.chunks.push(frame.body);
     }
 
     /// Tells the peer why we are about to close an established connection (an ERROR command,
@@ -452,17 +493,38 @@ impl Connection {
 
     /// Whether output is waiting to be written.
     pub fn has_output(&self) -> bool {
-        !self.output.is_empty()
+        !self.output.is_empty() || !self.chunks.is_empty()
     }
 
     /// Bytes queued for output.
     pub fn output_len(&self) -> usize {
-        self.output.len()
+        self.chunks_len + self.output.len()
     }
 
-    /// Takes all queued output.
+    /// Takes all queued output as one contiguous buffer (large frame bodies are copied into it;
+    /// a driver that can write vectored I/O should use [`Connection::take_output_chunks`]).
     pub fn take_output(&mut self) -> BytesMut {
-        self.output.split()
+        if self.chunks.is_empty() {
+            return self.output.split();
+        }
+        let mut all = BytesMut::with_capacity(self.output_len());
+        for chunk in self.chunks.drain(..) {
+            all.extend_from_slice(&chunk);
+        }
+        all.extend_from_slice(&self.output.split());
+        self.chunks_len = 0;
+        all
+    }
+
+    /// Takes all queued output as pieces to write in order (e.g. with one vectored write),
+    /// appending them to `out`: frame headers and small frames copied together, large frame
+    /// bodies ([`ZERO_COPY_MIN`] and up) as the `Bytes` they were sent as, not copied.
+    pub fn take_output_chunks(&mut self, out: &mut Vec<Bytes>) {
+        out.append(&mut self.chunks);
+        self.chunks_len = 0;
+        if !self.output.is_empty() {
+            out.push(self.output.split().freeze());
+        }
     }
 }
 
@@ -542,6 +604,80 @@ mod tests {
                 context: Bytes::from_static(b"c")
             }]
         );
+    }
+
+    #[test]
+    fn large_bodies_are_output_by_reference_in_order() {
+        let mut d = conn(SocketType::Dealer, b"");
+        let mut r = conn(SocketType::Router, b"");
+        pump(&mut d, &mut r);
+        let big = Bytes::from(vec![7u8; ZERO_COPY_MIN]);
+        let msgs = [
+            Multipart::new(vec![Bytes::from_static(b"A"), big.clone()]).unwrap(),
+            Multipart::single(Bytes::from_static(b"small")),
+            Multipart::new(vec![big.clone(), Bytes::from_static(b"tail")]).unwrap(),
+        ];
+        for m in &msgs {
+            d.send(m).unwrap();
+        }
+        d.ping(0, Bytes::from_static(b"p")).unwrap();
+        let total = d.output_len();
+        let mut chunks = Vec::new();
+        d.take_output_chunks(&mut chunks);
+        assert!(!d.has_output());
+        assert_eq!(d.output_len(), 0);
+        assert_eq!(chunks.iter().map(Bytes::len).sum::<usize>(), total);
+        // Both large bodies are the sender's own memory, not copies.
+        let shared: Vec<_> = chunks
+            .iter()
+            .filter(|c| c.as_ptr() == big.as_ptr())
+            .collect();
+        assert_eq!(shared.len(), 2);
+        // In order on the wire: the peer gets the three messages, then the PING.
+        let mut wire = wire_of(&chunks);
+        r.receive(&mut wire).unwrap();
+        let mut events = Vec::new();
+        while let Some(e) = r.poll_event() {
+            events.push(e);
+        }
+        let mut expected: Vec<Event> = msgs.iter().cloned().map(Event::Message).collect();
+        expected.push(Event::Ping { ttl_deciseconds: 0 });
+        assert_eq!(events, expected);
+        // The contiguous form carries the same bytes.
+        for m in &msgs {
+            d.send(m).unwrap();
+        }
+        d.ping(0, Bytes::from_static(b"p")).unwrap();
+        assert_eq!(d.take_output(), wire_of(&chunks));
+    }
+
+    #[test]
+    fn take_events_keeps_order_and_appends() {
+        let mut d = conn(SocketType::Dealer, b"");
+        let mut r = conn(SocketType::Router, b"");
+        pump(&mut d, &mut r);
+        let one = Multipart::single(Bytes::from_static(b"one"));
+        let two = Multipart::single(Bytes::from_static(b"two"));
+        let mut events = VecDeque::new();
+        for m in [&one, &two] {
+            d.send(m).unwrap();
+            r.receive(&mut d.take_output()).unwrap();
+            r.take_events(&mut events);
+        }
+        r.take_events(&mut events);
+        assert!(r.poll_event().is_none());
+        assert_eq!(
+            Vec::from(events),
+            vec![Event::Message(one), Event::Message(two)]
+        );
+    }
+
+    fn wire_of(chunks: &[Bytes]) -> BytesMut {
+        let mut all = BytesMut::new();
+        for c in chunks {
+            all.extend_from_slice(c);
+        }
+        all
     }
 
     #[test]

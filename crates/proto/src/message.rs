@@ -26,27 +26,60 @@ use std::fmt;
 
 use bytes::Bytes;
 use serde_json::Value;
+use smallvec::SmallVec;
 
 /// How many bytes of a frame `Debug` output and error messages show.
 const PREVIEW_LEN: usize = 32;
 
+/// Frames a [`Multipart`] holds without a heap allocation of its own: a ROUTER's routing id,
+/// a header and two data frames.
+pub const INLINE_FRAMES: usize = 4;
+
+pub(crate) type Frames = SmallVec<[Bytes; INLINE_FRAMES]>;
+
 /// A ZeroMQ message: a non-empty list of frames.
+///
+/// Up to [`INLINE_FRAMES`] frames are kept inline, so that receiving or sending a message
+/// allocates nothing for the list itself (the frames' bytes are reference-counted slices).
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Multipart(Vec<Bytes>);
+pub struct Multipart(Frames);
 
 #[expect(clippy::len_without_is_empty, reason = "a Multipart is never empty")]
 impl Multipart {
     /// Builds a message from its frames, rejecting an empty list with [`MessageError::Empty`].
     pub fn new(frames: Vec<Bytes>) -> Result<Self, MessageError> {
+        Self::from_frames(frames)
+    }
+
+    /// Builds a message from frames given by any iterator (an array, say, which spares the
+    /// `Vec`), rejecting an empty one with [`MessageError::Empty`].
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use courier_proto::message::Multipart;
+    ///
+    /// let msg = Multipart::from_frames([Bytes::from_static(b"DATA"), Bytes::from_static(b"x")])?;
+    /// assert_eq!(msg.len(), 2);
+    /// # Ok::<(), courier_proto::message::MessageError>(())
+    /// ```
+    pub fn from_frames(frames: impl IntoIterator<Item = Bytes>) -> Result<Self, MessageError> {
+        let frames: Frames = frames.into_iter().collect();
         match frames.is_empty() {
             true => Err(MessageError::Empty),
             false => Ok(Self(frames)),
         }
     }
 
+    /// A message of `frames`, or `None` if there are none.
+    pub(crate) fn from_inline(frames: Frames) -> Option<Self> {
+        (!frames.is_empty()).then_some(Self(frames))
+    }
+
     /// Builds a one-frame message.
     pub fn single(frame: impl Into<Bytes>) -> Self {
-        Self(vec![frame.into()])
+        let mut frames = Frames::new();
+        frames.push(frame.into());
+        Self(frames)
     }
 
     /// The frames, never empty.
@@ -56,7 +89,7 @@ impl Multipart {
 
     /// Consumes the message, returning its frames (never empty).
     pub fn into_frames(self) -> Vec<Bytes> {
-        self.0
+        self.0.into_vec()
     }
 
     /// The number of frames, at least 1.
@@ -124,7 +157,7 @@ impl TryFrom<Vec<Bytes>> for Multipart {
 
 impl From<Multipart> for Vec<Bytes> {
     fn from(msg: Multipart) -> Self {
-        msg.0
+        msg.into_frames()
     }
 }
 
@@ -148,12 +181,36 @@ impl From<&'static str> for Multipart {
 
 impl IntoIterator for Multipart {
     type Item = Bytes;
-    type IntoIter = std::vec::IntoIter<Bytes>;
+    type IntoIter = IntoFrames;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
+        IntoFrames(self.0.into_iter())
     }
 }
+
+/// The frames of a [`Multipart`], by value ([`Multipart::into_iter`]).
+#[derive(Debug)]
+pub struct IntoFrames(smallvec::IntoIter<[Bytes; INLINE_FRAMES]>);
+
+impl Iterator for IntoFrames {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        self.0.next()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for IntoFrames {
+    fn next_back(&mut self) -> Option<Bytes> {
+        self.0.next_back()
+    }
+}
+
+impl ExactSizeIterator for IntoFrames {}
 
 impl<'a> IntoIterator for &'a Multipart {
     type Item = &'a Bytes;
@@ -320,9 +377,9 @@ impl From<Message> for Multipart {
     fn from(msg: Message) -> Self {
         let header = Bytes::from_static(msg.header());
         Self(match msg {
-            Message::Hello => vec![header],
-            Message::File { name, contents } => vec![header, name.into(), contents],
-            Message::Control { text } => vec![header, text.into()],
+            Message::Hello => smallvec::smallvec![header],
+            Message::File { name, contents } => smallvec::smallvec![header, name.into(), contents],
+            Message::Control { text } => smallvec::smallvec![header, text.into()],
             Message::Metrics {
                 hostname,
                 values,
@@ -332,7 +389,7 @@ impl From<Message> for Multipart {
                     .into_iter()
                     .map(|(k, v)| (k, Value::Number(v)))
                     .collect();
-                vec![
+                smallvec::smallvec![
                     header,
                     hostname.into(),
                     Value::Object(object).to_string().into(),

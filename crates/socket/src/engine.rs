@@ -6,6 +6,8 @@
 //! peer. The writer writes what the connection queued (greeting, handshake, PONGs) and the
 //! messages it takes from its outgoing queue, several at a time.
 
+use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,8 +15,12 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use courier_proto::connection::{Connection, ConnectionConfig, Event, PeerInfo};
 use courier_proto::message::Multipart;
+use std::future::Future;
+use std::pin::Pin;
+
 use futures::io::{AsyncReadExt, AsyncWriteExt};
-use futures::FutureExt;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 
 use crate::core::{lock, Attachment, Core, LiveGuard, Outgoing, Signal};
 use crate::event::SocketEvent;
@@ -101,11 +107,20 @@ pub(crate) async fn drive(
         reason: Mutex::new(None),
     };
     let conn_id = core.next_conn_id();
-    futures::future::join(
-        read_loop(core, &link, stream.clone(), &peer_addr, conn_id),
-        write_loop(core, &link, stream.clone()),
-    )
-    .await;
+    // The reader and the writer each get their own waker (a plain `join` would poll both on
+    // every wake-up: a read attempt, answered EAGAIN, for every message written).
+    let mut halves: FuturesUnordered<Pin<Box<dyn Future<Output = ()> + Send + '_>>> =
+        FuturesUnordered::new();
+    halves.push(Box::pin(read_loop(
+        core,
+        &link,
+        stream.clone(),
+        &peer_addr,
+        conn_id,
+    )));
+    halves.push(Box::pin(write_loop(core, &link, stream.clone())));
+    while halves.next().await.is_some() {}
+    drop(halves);
     stream.shutdown();
     // The connection no longer counts against `max_connections` once its events go out.
     drop(live);
@@ -158,6 +173,16 @@ async fn read_loop(core: &Core, link: &Link, mut stream: Stream, peer_addr: &str
     let mut buf = BytesMut::new();
     let mut scratch = vec![0u8; HANDSHAKE_CHUNK];
     let mut attachment: Option<Arc<Attachment>> = None;
+    // What the connection decoded, handed on after its lock is released (kept: no allocation
+    // per read).
+    let mut events = VecDeque::new();
+    // Whether the last read took all there was (it did not fill the buffer).
+    let mut drained = false;
+    // Made once: a wait future made anew for each read would register a new listener each time.
+    // The socket's `stop` is the writer's to watch (it fires `closed`): the reader polls one
+    // listener per wake-up, and that one is its own connection's, not one shared by all.
+    let closed = link.closed.wait().fuse();
+    futures::pin_mut!(closed);
     loop {
         let wanted = lock(&link.conn).wanted(buf.len());
         if wanted > READ_CHUNK {
@@ -167,9 +192,8 @@ async fn read_loop(core: &Core, link: &Link, mut stream: Stream, peer_addr: &str
             buf.reserve(wanted.min(RESERVE_STEP));
         }
         let read = futures::select! {
-            r = stream.read(&mut scratch).fuse() => r,
-            _ = link.closed.wait().fuse() => return,
-            _ = core.stop.wait().fuse() => return link.close("socket closed"),
+            r = read_some(&mut stream, &mut scratch, drained).fuse() => r,
+            _ = closed => return,
         };
         match read {
             Ok(0) if attachment.is_none() => {
@@ -184,6 +208,7 @@ async fn read_loop(core: &Core, link: &Link, mut stream: Stream, peer_addr: &str
             Ok(0) => return link.close("peer closed the connection"),
             Ok(n) => {
                 buf.extend_from_slice(scratch.get(..n).unwrap_or_default());
+                drained = n < scratch.len();
                 // Grow the read size only for a connection whose traffic fills it: an idle or
                 // slow peer (a client saying HELLO once a second) keeps costing 1 KiB.
                 if n == scratch.len() && attachment.is_some() && scratch.len() < READ_CHUNK {
@@ -194,19 +219,16 @@ async fn read_loop(core: &Core, link: &Link, mut stream: Stream, peer_addr: &str
         }
         *lock(&link.last_recv) = Instant::now();
 
-        let mut events = Vec::new();
         let result = {
             let mut conn = lock(&link.conn);
             let result = conn.receive(&mut buf);
-            while let Some(event) = conn.poll_event() {
-                events.push(event);
-            }
+            conn.take_events(&mut events);
             if conn.has_output() {
                 link.wake();
             }
             result
         };
-        for event in events {
+        while let Some(event) = events.pop_front() {
             match event {
                 Event::HandshakeComplete(peer) => {
                     match core.routing.attach(conn_id, &peer, link.closed.sender()) {
@@ -247,8 +269,7 @@ async fn read_loop(core: &Core, link: &Link, mut stream: Stream, peer_addr: &str
                         r = att.inbound.send(msg).fuse() => if r.is_err() {
                             return link.close("socket closed");
                         },
-                        _ = link.closed.wait().fuse() => return,
-                        _ = core.stop.wait().fuse() => return link.close("socket closed"),
+                        _ = closed => return,
                     }
                 }
                 Event::Ping { ttl_deciseconds } => {
@@ -264,17 +285,38 @@ async fn read_loop(core: &Core, link: &Link, mut stream: Stream, peer_addr: &str
     }
 }
 
-/// Takes the next message to send, waiting for one.
-async fn next_outgoing(att: &Attachment) -> Option<Multipart> {
-    match &att.outgoing {
-        Outgoing::Shared { queue, requeue } => {
-            if let Some(msg) = lock(requeue).pop_front() {
-                return Some(msg);
-            }
-            queue.recv().await.ok()
-        }
-        Outgoing::Own(queue) => queue.recv().await.ok(),
+/// Reads what has arrived; if the last read took all there was, first waits until more comes
+/// (reading at once would only be told "nothing yet", one wasted system call per message).
+async fn read_some(
+    stream: &mut Stream,
+    buf: &mut [u8],
+    wait_first: bool,
+) -> std::io::Result<usize> {
+    if wait_first {
+        stream.readable().await?;
     }
+    stream.read(buf).await
+}
+
+/// The writer's own handle on the queue it sends from (a receiver kept across waits keeps its
+/// listener registered, where a `recv()` per wait would make a new one each time).
+fn outgoing_receiver(att: &Attachment) -> Pin<Box<async_channel::Receiver<Multipart>>> {
+    match &att.outgoing {
+        Outgoing::Shared { queue, .. } | Outgoing::Own(queue) => Box::pin(queue.clone()),
+    }
+}
+
+/// Takes the next message to send, waiting for one.
+async fn next_outgoing(
+    att: &Attachment,
+    queue: &mut Pin<Box<async_channel::Receiver<Multipart>>>,
+) -> Option<Multipart> {
+    if let Outgoing::Shared { requeue, .. } = &att.outgoing {
+        if let Some(msg) = lock(requeue).pop_front() {
+            return Some(msg);
+        }
+    }
+    queue.next().await
 }
 
 /// Takes the next message to send if one is waiting.
@@ -307,11 +349,25 @@ async fn write_loop(core: &Core, link: &Link, mut stream: Stream) {
     // Heartbeats in force on this connection: only once the handshake is done, and only with
     // a ZMTP 3.1 peer (a 3.0 peer knows no PING, so it would never answer one).
     let mut heartbeat_ivl: Option<Duration> = None;
+    // Output taken from the connection: small frames copied together, large bodies by
+    // reference, written with vectored writes.
+    let mut output: Vec<Bytes> = Vec::new();
+    // Made once and kept across waits (see `outgoing_receiver`); the timer is moved, not
+    // re-created, and only ever earlier: firing before a deadline that has since moved later
+    // just re-checks it.
+    let closed = link.closed.wait().fuse();
+    let stop = core.stop.wait().fuse();
+    futures::pin_mut!(closed, stop);
+    let mut wake_rx = Box::pin(link.wake_rx.clone());
+    let mut out_rx: Option<Pin<Box<async_channel::Receiver<Multipart>>>> = None;
+    let mut timer = runtime::Timer::never();
+    let mut timer_at: Option<Instant> = None;
     loop {
-        let output = lock(&link.conn).take_output();
+        lock(&link.conn).take_output_chunks(&mut output);
         if !output.is_empty() {
             let (written, error) =
                 write_out(core, link, &mut stream, &output, started, heartbeat_ivl).await;
+            output.clear();
             settle(
                 core,
                 &mut batch,
@@ -330,6 +386,7 @@ async fn write_loop(core: &Core, link: &Link, mut stream: Stream) {
         if attachment.is_none() {
             attachment = lock(&link.attachment).clone();
             last_ping = Instant::now();
+            out_rx = attachment.as_deref().map(outgoing_receiver);
             if attachment.is_some() {
                 let peer_pings = lock(&link.conn)
                     .peer()
@@ -364,27 +421,28 @@ async fn write_loop(core: &Core, link: &Link, mut stream: Stream) {
                 }
             }
         }
-        let timer = async {
-            match deadline {
-                Some(d) => runtime::sleep(d.saturating_duration_since(now)).await,
-                None => futures::future::pending().await,
+        if let Some(d) = deadline {
+            if timer_at.is_none_or(|t| d < t) {
+                timer.set_at(d);
+                timer_at = Some(d);
             }
-        };
+        }
         let next = async {
-            match &attachment {
-                Some(att) => next_outgoing(att).await,
-                None => futures::future::pending().await,
+            match (&attachment, &mut out_rx) {
+                (Some(att), Some(queue)) => next_outgoing(att, queue).await,
+                _ => futures::future::pending().await,
             }
         };
         futures::select! {
-            _ = link.wake_rx.recv().fuse() => {}
+            _ = wake_rx.next() => {}
             msg = next.fuse() => {
                 let (Some(msg), Some(att)) = (msg, &attachment) else {
                     return link.close("socket closed");
                 };
                 fill_batch(core, link, att, msg, &mut batch);
             }
-            _ = timer.fuse() => {
+            _ = (&mut timer).fuse() => {
+                timer_at = None;
                 let now = Instant::now();
                 let last_recv = *lock(&link.last_recv);
                 if attachment.is_none() {
@@ -423,8 +481,8 @@ async fn write_loop(core: &Core, link: &Link, mut stream: Stream) {
                     }
                 }
             }
-            _ = link.closed.wait().fuse() => return,
-            _ = core.stop.wait().fuse() => return link.close("socket closed"),
+            _ = closed => return,
+            _ = stop => return link.close("socket closed"),
         }
     }
 }
@@ -457,21 +515,45 @@ fn fill_batch(
     }
 }
 
-/// Writes `output`; returns how much was written and, if it could not all be, why.
+/// The most pieces of output given to one vectored write.
+const MAX_IOV: usize = 64;
+
+/// Fills `slices` with the pieces of `chunks` after the first `skip` bytes; returns how many.
+fn io_slices<'a>(chunks: &'a [Bytes], mut skip: usize, slices: &mut [IoSlice<'a>]) -> usize {
+    let mut n = 0;
+    for chunk in chunks {
+        if skip >= chunk.len() {
+            skip -= chunk.len();
+            continue;
+        }
+        let Some(slot) = slices.get_mut(n) else { break };
+        *slot = IoSlice::new(chunk.get(skip..).unwrap_or_default());
+        skip = 0;
+        n += 1;
+    }
+    n
+}
+
+/// Writes `output` (pieces in order); returns how much was written and, if it could not all
+/// be, why.
 async fn write_out(
     core: &Core,
     link: &Link,
     stream: &mut Stream,
-    output: &[u8],
+    output: &[Bytes],
     started: Instant,
     heartbeat_ivl: Option<Duration>,
 ) -> (usize, Option<String>) {
     let options = &core.options;
     let flush_started = Instant::now();
+    let total: usize = output.iter().map(Bytes::len).sum();
     let mut written = 0;
-    while let Some(rest) = output.get(written..).filter(|r| !r.is_empty()) {
+    while written < total {
+        let mut slices = [IoSlice::new(&[]); MAX_IOV];
+        let n = io_slices(output, written, &mut slices);
+        let rest = slices.get(..n).unwrap_or_default();
         // Fast path: the socket takes the bytes at once, so no timer is needed.
-        if let Some(r) = stream.write(rest).now_or_never() {
+        if let Some(r) = stream.write_vectored(rest).now_or_never() {
             match r {
                 Ok(0) => return (written, Some("connection closed while writing".into())),
                 Ok(n) => written += n,
@@ -480,7 +562,7 @@ async fn write_out(
             continue;
         }
         futures::select! {
-            r = stream.write(rest).fuse() => match r {
+            r = stream.write_vectored(rest).fuse() => match r {
                 Ok(0) => return (written, Some("connection closed while writing".into())),
                 Ok(n) => written += n,
                 Err(e) => return (written, Some(format!("write error: {e}"))),

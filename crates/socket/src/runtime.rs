@@ -3,10 +3,13 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use async_io::Async;
 use futures::io::{AsyncRead, AsyncWrite};
 
 pub use std::time::Instant;
@@ -38,43 +41,110 @@ pub async fn timeout<F: Future>(duration: Duration, future: F) -> Option<F::Outp
     async_std::future::timeout(duration, future).await.ok()
 }
 
+/// A timer that can be moved without being re-created (re-created timers cost a reactor
+/// registration each). As a future it resolves once its time has come; [`Timer::set_at`]
+/// re-arms it.
+#[derive(Debug)]
+pub struct Timer(async_io::Timer);
+
+impl Timer {
+    /// A timer that never fires until set.
+    pub fn never() -> Timer {
+        Timer(async_io::Timer::never())
+    }
+
+    /// Makes the timer fire at `at`.
+    pub fn set_at(&mut self, at: Instant) {
+        self.0.set_at(at);
+    }
+}
+
+impl Future for Timer {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.get_mut().0).poll(cx).map(|_| ())
+    }
+}
+
 /// Cancels a task and waits for it to stop.
 pub async fn cancel<T>(task: Task<T>) {
     task.cancel().await;
 }
 
-/// A connected byte stream: TCP, or a Unix domain socket for `ipc://`.
+/// A connected byte stream: TCP, or a Unix domain socket for `ipc://`. Clones share the
+/// socket (a connection's reader and writer each hold one).
+///
+/// Built on async-io's `Async` (the reactor under both async-std and smol) rather than
+/// async-std's wrappers, for [`Stream::readable`]: waiting for data before reading spares a
+/// read that would only say "nothing yet" (EAGAIN) after each message.
 #[derive(Debug, Clone)]
 pub enum Stream {
     /// TCP.
-    Tcp(async_std::net::TcpStream),
+    Tcp(Arc<Async<std::net::TcpStream>>),
     /// Unix domain socket.
     #[cfg(unix)]
-    Unix(async_std::os::unix::net::UnixStream),
+    Unix(Arc<Async<std::os::unix::net::UnixStream>>),
+}
+
+/// Resolves `addr` (host:port; names are resolved off the executor's threads).
+async fn resolve(addr: &str) -> io::Result<Vec<SocketAddr>> {
+    use async_std::net::ToSocketAddrs;
+    Ok(addr.to_socket_addrs().await?.collect())
+}
+
+/// Tries `op` on each address in turn; the last error if none works.
+async fn first_working<T, F, Fut>(addr: &str, op: F) -> io::Result<T>
+where
+    F: Fn(SocketAddr) -> Fut,
+    Fut: Future<Output = io::Result<T>>,
+{
+    let mut last = None;
+    for a in resolve(addr).await? {
+        match op(a).await {
+            Ok(t) => return Ok(t),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{addr} resolves to no address"),
+        )
+    }))
 }
 
 impl Stream {
     /// Connects over TCP to `addr` (host:port; names are resolved) with TCP_NODELAY set.
     pub async fn connect_tcp(addr: &str) -> io::Result<Stream> {
-        let stream = async_std::net::TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        Ok(Stream::Tcp(stream))
+        let stream = first_working(addr, Async::<std::net::TcpStream>::connect).await?;
+        stream.get_ref().set_nodelay(true)?;
+        Ok(Stream::Tcp(Arc::new(stream)))
     }
 
     /// Connects to a Unix domain socket.
     #[cfg(unix)]
     pub async fn connect_unix(path: &std::path::Path) -> io::Result<Stream> {
-        Ok(Stream::Unix(
-            async_std::os::unix::net::UnixStream::connect(path).await?,
-        ))
+        let stream = Async::<std::os::unix::net::UnixStream>::connect(path).await?;
+        Ok(Stream::Unix(Arc::new(stream)))
+    }
+
+    /// Waits until there is something to read (data, end of stream or an error), without
+    /// reading it.
+    pub async fn readable(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.readable().await,
+            #[cfg(unix)]
+            Stream::Unix(s) => s.readable().await,
+        }
     }
 
     /// Shuts both directions down, waking a task blocked reading it.
     pub fn shutdown(&self) {
         let _ = match self {
-            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
+            Stream::Tcp(s) => s.get_ref().shutdown(std::net::Shutdown::Both),
             #[cfg(unix)]
-            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Both),
+            Stream::Unix(s) => s.get_ref().shutdown(std::net::Shutdown::Both),
         };
     }
 }
@@ -86,9 +156,9 @@ impl AsyncRead for Stream {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tcp(s) => Pin::new(&mut &**s).poll_read(cx, buf),
             #[cfg(unix)]
-            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Unix(s) => Pin::new(&mut &**s).poll_read(cx, buf),
         }
     }
 }
@@ -100,9 +170,9 @@ impl AsyncWrite for Stream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tcp(s) => Pin::new(&mut &**s).poll_write(cx, buf),
             #[cfg(unix)]
-            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Unix(s) => Pin::new(&mut &**s).poll_write(cx, buf),
         }
     }
 
@@ -112,25 +182,25 @@ impl AsyncWrite for Stream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tcp(s) => Pin::new(&mut &**s).poll_write_vectored(cx, bufs),
             #[cfg(unix)]
-            Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Unix(s) => Pin::new(&mut &**s).poll_write_vectored(cx, bufs),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tcp(s) => Pin::new(&mut &**s).poll_flush(cx),
             #[cfg(unix)]
-            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::Unix(s) => Pin::new(&mut &**s).poll_flush(cx),
         }
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_close(cx),
+            Stream::Tcp(s) => Pin::new(&mut &**s).poll_close(cx),
             #[cfg(unix)]
-            Stream::Unix(s) => Pin::new(s).poll_close(cx),
+            Stream::Unix(s) => Pin::new(&mut &**s).poll_close(cx),
         }
     }
 }
@@ -139,17 +209,21 @@ impl AsyncWrite for Stream {
 #[derive(Debug)]
 pub enum Listener {
     /// TCP.
-    Tcp(async_std::net::TcpListener),
+    Tcp(Async<std::net::TcpListener>),
     /// Unix domain socket, with the path to remove when it closes.
     #[cfg(unix)]
-    Unix(async_std::os::unix::net::UnixListener, std::path::PathBuf),
+    Unix(Async<std::os::unix::net::UnixListener>, std::path::PathBuf),
 }
 
 impl Listener {
     /// Binds a TCP listener; returns it and the address actually bound (port 0 resolved).
-    pub async fn bind_tcp(addr: &str) -> io::Result<(Listener, std::net::SocketAddr)> {
-        let listener = async_std::net::TcpListener::bind(addr).await?;
-        let local = listener.local_addr()?;
+    pub async fn bind_tcp(addr: &str) -> io::Result<(Listener, SocketAddr)> {
+        let listener = first_working(
+            addr,
+            |a| async move { Async::<std::net::TcpListener>::bind(a) },
+        )
+        .await?;
+        let local = listener.get_ref().local_addr()?;
         Ok((Listener::Tcp(listener), local))
     }
 
@@ -162,7 +236,7 @@ impl Listener {
         }) {
             let _ = std::fs::remove_file(path);
         }
-        let listener = async_std::os::unix::net::UnixListener::bind(path).await?;
+        let listener = Async::<std::os::unix::net::UnixListener>::bind(path)?;
         Ok(Listener::Unix(listener, path.to_owned()))
     }
 
@@ -171,13 +245,13 @@ impl Listener {
         match self {
             Listener::Tcp(l) => {
                 let (stream, addr) = l.accept().await?;
-                stream.set_nodelay(true)?;
-                Ok((Stream::Tcp(stream), addr.to_string()))
+                stream.get_ref().set_nodelay(true)?;
+                Ok((Stream::Tcp(Arc::new(stream)), addr.to_string()))
             }
             #[cfg(unix)]
             Listener::Unix(l, path) => {
                 let (stream, _) = l.accept().await?;
-                Ok((Stream::Unix(stream), path.display().to_string()))
+                Ok((Stream::Unix(Arc::new(stream)), path.display().to_string()))
             }
         }
     }
