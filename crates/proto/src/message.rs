@@ -32,8 +32,8 @@ use smallvec::SmallVec;
 const PREVIEW_LEN: usize = 32;
 
 /// Frames a [`Multipart`] holds without a heap allocation of its own: a ROUTER's routing id,
-/// a header and two data frames.
-pub const INLINE_FRAMES: usize = 4;
+/// a header and one data frame.
+pub const INLINE_FRAMES: usize = 3;
 
 pub(crate) type Frames = SmallVec<[Bytes; INLINE_FRAMES]>;
 

@@ -17,7 +17,9 @@ use crate::endpoint::Endpoint;
 use crate::engine;
 use crate::error::SocketError;
 use crate::event::SocketEvent;
+use crate::inbox::Inbox;
 use crate::options::Options;
+use crate::outbox::Outbox;
 use crate::runtime::{self, Listener, Stream, Task};
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it (our critical sections
@@ -31,18 +33,18 @@ pub(crate) enum Outgoing {
     /// DEALER: one queue for the whole socket, shared by its connections (load balancing), and
     /// a front queue of messages taken back from a connection that failed to write them.
     Shared {
-        queue: async_channel::Receiver<Multipart>,
+        queue: Arc<Outbox>,
         requeue: Arc<Mutex<VecDeque<Multipart>>>,
     },
     /// ROUTER: this peer's own queue.
-    Own(async_channel::Receiver<Multipart>),
+    Own(Arc<Outbox>),
 }
 
 /// What a connection gets when its handshake succeeds.
 pub(crate) struct Attachment {
     pub outgoing: Outgoing,
     /// Where received messages go.
-    pub inbound: async_channel::Sender<Multipart>,
+    pub inbound: Arc<Inbox>,
     /// ROUTER: the routing id to put in front of each received message.
     pub prefix: Option<Bytes>,
     /// The routing id the peer is known by.

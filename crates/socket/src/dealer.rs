@@ -13,12 +13,14 @@ use crate::core::{lock, Attachment, Core, Outgoing, Routing};
 use crate::endpoint::Endpoint;
 use crate::error::SocketError;
 use crate::event::SocketEvent;
+use crate::inbox::Inbox;
 use crate::options::{Options, WhenFull};
+use crate::outbox::{Outbox, PushError};
 
 struct DealerRouting {
-    out_rx: async_channel::Receiver<Multipart>,
+    outbox: Arc<Outbox>,
     requeue: Arc<Mutex<VecDeque<Multipart>>>,
-    in_tx: async_channel::Sender<Multipart>,
+    inbox: Arc<Inbox>,
 }
 
 impl Routing for DealerRouting {
@@ -34,10 +36,10 @@ impl Routing for DealerRouting {
     ) -> Result<Attachment, String> {
         Ok(Attachment {
             outgoing: Outgoing::Shared {
-                queue: self.out_rx.clone(),
+                queue: Arc::clone(&self.outbox),
                 requeue: Arc::clone(&self.requeue),
             },
-            inbound: self.in_tx.clone(),
+            inbound: Arc::clone(&self.inbox),
             prefix: None,
             routing_id: peer.identity.clone(),
         })
@@ -54,26 +56,26 @@ impl Routing for DealerRouting {
 pub struct Dealer {
     core: Arc<Core>,
     routing: Arc<DealerRouting>,
-    out_tx: async_channel::Sender<Multipart>,
-    in_rx: async_channel::Receiver<Multipart>,
+    outbox: Arc<Outbox>,
+    inbox: Arc<Inbox>,
 }
 
 impl Dealer {
     /// A DEALER with these options. Needs no runtime until it is used.
     pub fn new(options: Options) -> Dealer {
-        let (out_tx, out_rx) = async_channel::bounded(options.send_hwm.max(1));
-        let (in_tx, in_rx) = async_channel::bounded(options.recv_hwm.max(1));
+        let outbox = Arc::new(Outbox::new(options.send_hwm));
+        let inbox = Arc::new(Inbox::new(options.recv_hwm));
         let routing = Arc::new(DealerRouting {
-            out_rx,
+            outbox: Arc::clone(&outbox),
             requeue: Arc::new(Mutex::new(VecDeque::new())),
-            in_tx,
+            inbox: Arc::clone(&inbox),
         });
         let core = Core::new(options, routing.clone());
         Dealer {
             core,
             routing,
-            out_tx,
-            in_rx,
+            outbox,
+            inbox,
         }
     }
 
@@ -92,34 +94,34 @@ impl Dealer {
     /// [`SocketError::QueueFull`] if the socket is set to [`WhenFull::Error`].
     pub async fn send(&self, msg: Multipart) -> Result<(), SocketError> {
         match self.core.options.when_full {
-            WhenFull::Block => self.out_tx.send(msg).await.map_err(|_| SocketError::Closed),
+            WhenFull::Block => self.outbox.push(msg).await.map_err(|_| SocketError::Closed),
             WhenFull::Error => self.try_send(msg),
         }
     }
 
     /// Queues a message if there is room.
     pub fn try_send(&self, msg: Multipart) -> Result<(), SocketError> {
-        self.out_tx.try_send(msg).map_err(|e| match e {
-            async_channel::TrySendError::Full(_) => SocketError::QueueFull {
+        self.outbox.try_push(msg).map_err(|e| match e {
+            PushError::Full(_) => SocketError::QueueFull {
                 hwm: self.core.options.send_hwm,
             },
-            async_channel::TrySendError::Closed(_) => SocketError::Closed,
+            PushError::Closed(_) => SocketError::Closed,
         })
     }
 
     /// Receives the next message.
     pub async fn recv(&self) -> Result<Multipart, SocketError> {
-        self.in_rx.recv().await.map_err(|_| SocketError::Closed)
+        Ok(self.inbox.pop().await)
     }
 
     /// Receives a message if one is waiting.
     pub fn try_recv(&self) -> Option<Multipart> {
-        self.in_rx.try_recv().ok()
+        self.inbox.try_pop()
     }
 
     /// Messages waiting to be sent.
     pub fn queued(&self) -> usize {
-        self.out_tx.len() + lock(&self.routing.requeue).len()
+        self.outbox.len() + lock(&self.routing.requeue).len()
     }
 
     /// The socket's events (a bounded stream; the oldest are dropped if nobody reads).
@@ -137,7 +139,7 @@ impl Dealer {
     /// every connection. Returns how many messages were left unsent.
     pub async fn close(self) -> usize {
         let routing = Arc::clone(&self.routing);
-        let out = self.out_tx.clone();
+        let out = Arc::clone(&self.outbox);
         self.core
             .close(|| out.is_empty() && lock(&routing.requeue).is_empty())
             .await;
@@ -153,6 +155,6 @@ impl Drop for Dealer {
     fn drop(&mut self) {
         self.core.no_new.fire();
         self.core.stop.fire();
-        self.out_tx.close();
+        self.outbox.close();
     }
 }

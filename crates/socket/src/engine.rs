@@ -24,6 +24,7 @@ use futures::{FutureExt, StreamExt};
 
 use crate::core::{lock, Attachment, Core, LiveGuard, Outgoing, Signal};
 use crate::event::SocketEvent;
+use crate::outbox::Outbox;
 use crate::runtime::{self, Instant, Stream};
 
 /// Bytes read per read call.
@@ -176,6 +177,8 @@ async fn read_loop(core: &Core, link: &Link, mut stream: Stream, peer_addr: &str
     // What the connection decoded, handed on after its lock is released (kept: no allocation
     // per read).
     let mut events = VecDeque::new();
+    // Messages decoded from one read, for the receive queue (kept, like `events`).
+    let mut pending = VecDeque::new();
     // Whether the last read took all there was (it did not fill the buffer).
     let mut drained = false;
     // Made once: a wait future made anew for each read would register a new listener each time.
@@ -255,28 +258,28 @@ async fn read_loop(core: &Core, link: &Link, mut stream: Stream, peer_addr: &str
                     if let Some(prefix) = &att.prefix {
                         msg.push_front(prefix.clone());
                     }
-                    // Fast path: room in the receive queue (no waiting, no wakers).
-                    let msg = match att.inbound.try_send(msg) {
-                        Ok(()) => continue,
-                        Err(async_channel::TrySendError::Closed(_)) => {
-                            return link.close("socket closed")
-                        }
-                        Err(async_channel::TrySendError::Full(msg)) => msg,
-                    };
-                    // The application is behind: wait, which stops reading and lets TCP push
-                    // back on the peer.
-                    futures::select! {
-                        r = att.inbound.send(msg).fuse() => if r.is_err() {
-                            return link.close("socket closed");
-                        },
-                        _ = closed => return,
-                    }
+                    pending.push_back(msg);
                 }
                 Event::Ping { ttl_deciseconds } => {
                     *lock(&link.peer_ttl) = (ttl_deciseconds > 0)
                         .then(|| Duration::from_millis(u64::from(ttl_deciseconds) * 100));
                 }
                 Event::Pong { .. } => {}
+            }
+        }
+        // This read's messages go to the receive queue together: one lock and one wake-up.
+        if let Some(att) = &attachment {
+            while !att.inbound.push(&mut pending) {
+                // The application is behind: wait, which stops reading and lets TCP push back
+                // on the peer.
+                let room = att.inbound.room_listener();
+                if att.inbound.push(&mut pending) {
+                    break;
+                }
+                futures::select! {
+                    _ = room.fuse() => {}
+                    _ = closed => return,
+                }
             }
         }
         if let Err(e) = result {
@@ -298,36 +301,28 @@ async fn read_some(
     stream.read(buf).await
 }
 
-/// The writer's own handle on the queue it sends from (a receiver kept across waits keeps its
-/// listener registered, where a `recv()` per wait would make a new one each time).
-fn outgoing_receiver(att: &Attachment) -> Pin<Box<async_channel::Receiver<Multipart>>> {
+/// The queue a connection sends from.
+fn outbox(att: &Attachment) -> &Outbox {
     match &att.outgoing {
-        Outgoing::Shared { queue, .. } | Outgoing::Own(queue) => Box::pin(queue.clone()),
+        Outgoing::Shared { queue, .. } | Outgoing::Own(queue) => queue,
     }
 }
 
-/// Takes the next message to send, waiting for one.
-async fn next_outgoing(
-    att: &Attachment,
-    queue: &mut Pin<Box<async_channel::Receiver<Multipart>>>,
-) -> Option<Multipart> {
+/// Moves up to `max` messages to send into `into`: first those a failed connection gave back
+/// (DEALER), then the queue's. Returns how many.
+fn take_outgoing(att: &Attachment, into: &mut VecDeque<Multipart>, max: usize) -> usize {
+    let mut n = 0;
     if let Outgoing::Shared { requeue, .. } = &att.outgoing {
-        if let Some(msg) = lock(requeue).pop_front() {
-            return Some(msg);
+        let mut requeue = lock(requeue);
+        while n < max {
+            let Some(msg) = requeue.pop_front() else {
+                break;
+            };
+            into.push_back(msg);
+            n += 1;
         }
     }
-    queue.next().await
-}
-
-/// Takes the next message to send if one is waiting.
-fn try_next_outgoing(att: &Attachment) -> Option<Multipart> {
-    match &att.outgoing {
-        Outgoing::Shared { queue, requeue } => {
-            let front = lock(requeue).pop_front();
-            front.or_else(|| queue.try_recv().ok())
-        }
-        Outgoing::Own(queue) => queue.try_recv().ok(),
-    }
+    n + outbox(att).take(into, max - n)
 }
 
 fn min_instant(a: Option<Instant>, b: Instant) -> Option<Instant> {
@@ -359,7 +354,8 @@ async fn write_loop(core: &Core, link: &Link, mut stream: Stream) {
     let stop = core.stop.wait().fuse();
     futures::pin_mut!(closed, stop);
     let mut wake_rx = Box::pin(link.wake_rx.clone());
-    let mut out_rx: Option<Pin<Box<async_channel::Receiver<Multipart>>>> = None;
+    // Messages taken from the queue, on their way into the output (kept: no allocation).
+    let mut taken: VecDeque<Multipart> = VecDeque::new();
     let mut timer = runtime::Timer::never();
     let mut timer_at: Option<Instant> = None;
     loop {
@@ -386,7 +382,6 @@ async fn write_loop(core: &Core, link: &Link, mut stream: Stream) {
         if attachment.is_none() {
             attachment = lock(&link.attachment).clone();
             last_ping = Instant::now();
-            out_rx = attachment.as_deref().map(outgoing_receiver);
             if attachment.is_some() {
                 let peer_pings = lock(&link.conn)
                     .peer()
@@ -414,11 +409,10 @@ async fn write_loop(core: &Core, link: &Link, mut stream: Stream) {
         // Fast path: a message is waiting and no timer is due, so skip the wait (and its
         // timer registration) altogether.
         if let Some(att) = &attachment {
-            if deadline.is_none_or(|d| now < d) {
-                if let Some(msg) = try_next_outgoing(att) {
-                    fill_batch(core, link, att, msg, &mut batch);
-                    continue;
-                }
+            if deadline.is_none_or(|d| now < d)
+                && fill_batch(core, link, att, &mut taken, &mut batch) > 0
+            {
+                continue;
             }
         }
         if let Some(d) = deadline {
@@ -428,18 +422,21 @@ async fn write_loop(core: &Core, link: &Link, mut stream: Stream) {
             }
         }
         let next = async {
-            match (&attachment, &mut out_rx) {
-                (Some(att), Some(queue)) => next_outgoing(att, queue).await,
-                _ => futures::future::pending().await,
+            match &attachment {
+                Some(att) => outbox(att).wait_ready().await,
+                None => futures::future::pending().await,
             }
         };
         futures::select! {
             _ = wake_rx.next() => {}
-            msg = next.fuse() => {
-                let (Some(msg), Some(att)) = (msg, &attachment) else {
-                    return link.close("socket closed");
-                };
-                fill_batch(core, link, att, msg, &mut batch);
+            _ = next.fuse() => {
+                // Messages are waiting (taken at the top of the loop), or the queue closed.
+                if let Some(att) = &attachment {
+                    let queue = outbox(att);
+                    if queue.is_closed() && queue.is_empty() {
+                        return link.close("socket closed");
+                    }
+                }
             }
             _ = (&mut timer).fuse() => {
                 timer_at = None;
@@ -487,32 +484,44 @@ async fn write_loop(core: &Core, link: &Link, mut stream: Stream) {
     }
 }
 
-/// Encodes `first` and as many more waiting messages as fit in one write into the
-/// connection's output, recording each in `batch` (where it starts and ends in the output).
+/// Messages taken from the queue at a time while filling a write.
+const TAKE_STEP: usize = 64;
+
+/// Encodes waiting messages into the connection's output until a write's worth is there,
+/// recording each in `batch` (where it starts and ends in the output). Returns how many.
 fn fill_batch(
     core: &Core,
     link: &Link,
     att: &Attachment,
-    first: Multipart,
+    taken: &mut VecDeque<Multipart>,
     batch: &mut Vec<(usize, usize, Multipart)>,
-) {
+) -> usize {
     let mut conn = lock(&link.conn);
-    let mut msg = Some(first);
-    while let Some(m) = msg.take() {
-        let start = conn.output_len();
-        if let Err(e) = conn.send(&m) {
-            // The connection failed (the reader saw a protocol error): nothing of this message
-            // was written, so it goes back like an unwritten one.
-            give_back(core, att, vec![m], Vec::new());
-            link.fail(e.to_string());
+    let mut count = 0;
+    while conn.output_len() < WRITE_BATCH_BYTES && batch.len() < WRITE_BATCH_MESSAGES {
+        let room = (WRITE_BATCH_MESSAGES - batch.len()).min(TAKE_STEP);
+        let n = take_outgoing(att, taken, room);
+        if n == 0 {
             break;
         }
-        core.unflushed.fetch_add(1, Ordering::Relaxed);
-        batch.push((start, conn.output_len(), m));
-        if conn.output_len() < WRITE_BATCH_BYTES && batch.len() < WRITE_BATCH_MESSAGES {
-            msg = try_next_outgoing(att);
+        core.unflushed.fetch_add(n, Ordering::Relaxed);
+        while let Some(m) = taken.pop_front() {
+            let start = conn.output_len();
+            if let Err(e) = conn.send(&m) {
+                // The connection failed (the reader saw a protocol error): nothing of these
+                // messages was written, so they go back like unwritten ones.
+                let mut back = vec![m];
+                back.extend(taken.drain(..));
+                core.unflushed.fetch_sub(back.len(), Ordering::Relaxed);
+                give_back(core, att, back, Vec::new());
+                link.fail(e.to_string());
+                return count;
+            }
+            batch.push((start, conn.output_len(), m));
+            count += 1;
         }
     }
+    count
 }
 
 /// The most pieces of output given to one vectored write.

@@ -45,7 +45,9 @@ mod endpoint;
 mod engine;
 mod error;
 mod event;
+mod inbox;
 mod options;
+mod outbox;
 mod router;
 pub mod runtime;
 

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use courier_proto::connection::PeerInfo;
@@ -16,21 +15,23 @@ use crate::core::{lock, Attachment, Core, Outgoing, Routing};
 use crate::endpoint::Endpoint;
 use crate::error::SocketError;
 use crate::event::SocketEvent;
+use crate::inbox::Inbox;
 use crate::options::{Options, WhenFull};
-use crate::runtime;
+use crate::outbox::{Outbox, PushError};
 
 struct PeerEntry {
     conn_id: u64,
     public_key: Option<[u8; 32]>,
-    queue: async_channel::Sender<Multipart>,
+    queue: Arc<Outbox>,
     kick: async_channel::Sender<()>,
 }
 
 struct RouterRouting {
     peers: Mutex<HashMap<Bytes, PeerEntry>>,
-    in_tx: async_channel::Sender<Multipart>,
+    inbox: Arc<Inbox>,
     next_id: AtomicU32,
     handover: bool,
+    send_hwm: usize,
 }
 
 impl RouterRouting {
@@ -77,23 +78,22 @@ impl Routing for RouterRouting {
                 routing_id.escape_ascii()
             );
             old.kick.close();
+            old.queue.close();
         }
-        // Unbounded underneath (it grows in small blocks as used) with the high-water mark
-        // counted in `Router::send`: a bounded channel would allocate all `send_hwm` slots
-        // up front for every peer.
-        let (queue, rx) = async_channel::unbounded();
+        // Grows as used (a `VecDeque`), holding up to `send_hwm`.
+        let queue = Arc::new(Outbox::new(self.send_hwm));
         peers.insert(
             routing_id.clone(),
             PeerEntry {
                 conn_id,
                 public_key: peer.public_key,
-                queue,
+                queue: Arc::clone(&queue),
                 kick,
             },
         );
         Ok(Attachment {
-            outgoing: Outgoing::Own(rx),
-            inbound: self.in_tx.clone(),
+            outgoing: Outgoing::Own(queue),
+            inbound: Arc::clone(&self.inbox),
             prefix: Some(routing_id.clone()),
             routing_id,
         })
@@ -105,7 +105,9 @@ impl Routing for RouterRouting {
             .get(&attachment.routing_id)
             .is_some_and(|p| p.conn_id == conn_id)
         {
-            peers.remove(&attachment.routing_id);
+            if let Some(peer) = peers.remove(&attachment.routing_id) {
+                peer.queue.close();
+            }
         }
     }
 }
@@ -118,24 +120,25 @@ impl Routing for RouterRouting {
 pub struct Router {
     core: Arc<Core>,
     routing: Arc<RouterRouting>,
-    in_rx: async_channel::Receiver<Multipart>,
+    inbox: Arc<Inbox>,
 }
 
 impl Router {
     /// A ROUTER with these options.
     pub fn new(options: Options) -> Router {
-        let (in_tx, in_rx) = async_channel::bounded(options.recv_hwm.max(1));
+        let inbox = Arc::new(Inbox::new(options.recv_hwm));
         let routing = Arc::new(RouterRouting {
             peers: Mutex::new(HashMap::new()),
-            in_tx,
+            inbox: Arc::clone(&inbox),
             next_id: AtomicU32::new(random_u32()),
             handover: options.router_handover,
+            send_hwm: options.send_hwm,
         });
         let core = Core::new(options, routing.clone());
         Router {
             core,
             routing,
-            in_rx,
+            inbox,
         }
     }
 
@@ -176,15 +179,9 @@ impl Router {
             );
             return Ok(());
         };
-        let full = queue.len() >= options.send_hwm.max(1);
-        let attempt = if full {
-            Err(async_channel::TrySendError::Full(rest))
-        } else {
-            queue.try_send(rest)
-        };
-        match attempt {
+        match queue.try_push(rest) {
             Ok(()) => Ok(()),
-            Err(async_channel::TrySendError::Full(rest)) => {
+            Err(PushError::Full(rest)) => {
                 if !options.router_mandatory {
                     self.core.emit(SocketEvent::MessagesDropped {
                         routing_id,
@@ -194,21 +191,17 @@ impl Router {
                     return Ok(());
                 }
                 match options.when_full {
-                    WhenFull::Block => {
-                        // Wait for the peer's writer to make room (rare: mandatory + block).
-                        while queue.len() >= options.send_hwm.max(1) && !queue.is_closed() {
-                            runtime::sleep(Duration::from_millis(1)).await;
-                        }
-                        queue
-                            .try_send(rest)
-                            .map_err(|_| SocketError::UnknownPeer(routing_id))
-                    }
+                    // Wait for the peer's writer to make room (mandatory + block).
+                    WhenFull::Block => queue
+                        .push(rest)
+                        .await
+                        .map_err(|_| SocketError::UnknownPeer(routing_id)),
                     WhenFull::Error => Err(SocketError::QueueFull {
                         hwm: options.send_hwm,
                     }),
                 }
             }
-            Err(async_channel::TrySendError::Closed(_)) => {
+            Err(PushError::Closed(_)) => {
                 if options.router_mandatory {
                     return Err(SocketError::UnknownPeer(routing_id));
                 }
@@ -224,12 +217,12 @@ impl Router {
 
     /// Receives the next message; its first frame is the sender's routing id.
     pub async fn recv(&self) -> Result<Multipart, SocketError> {
-        self.in_rx.recv().await.map_err(|_| SocketError::Closed)
+        Ok(self.inbox.pop().await)
     }
 
     /// Receives a message if one is waiting.
     pub fn try_recv(&self) -> Option<Multipart> {
-        self.in_rx.try_recv().ok()
+        self.inbox.try_pop()
     }
 
     /// Routing ids of the peers connected now.

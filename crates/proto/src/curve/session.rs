@@ -13,7 +13,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::crypto::{self, BoxKey, TAG_LEN};
+use super::crypto::{BoxKey, PrefixedKey, TAG_LEN};
 use super::CurveError;
 use crate::frame::{Frame, Limits};
 
@@ -69,9 +69,10 @@ pub(crate) fn check_nonce(
 
 /// The MESSAGE codec of an established connection.
 pub(crate) struct Session {
-    key: BoxKey,
-    send_prefix: &'static [u8; 16],
-    recv_prefix: &'static [u8; 16],
+    /// The connection's key for the nonces we send (our MESSAGE prefix, HSalsa20 done).
+    send_key: PrefixedKey,
+    /// The connection's key for the nonces the peer sends.
+    recv_key: PrefixedKey,
     nonces: NonceCounter,
     /// The peer's last short nonce.
     peer_nonce: u64,
@@ -87,9 +88,8 @@ impl Session {
             (SERVER_MESSAGE_PREFIX, CLIENT_MESSAGE_PREFIX)
         };
         Session {
-            key,
-            send_prefix,
-            recv_prefix,
+            send_key: key.with_prefix(send_prefix),
+            recv_key: key.with_prefix(recv_prefix),
             nonces,
             peer_nonce,
             in_message: false,
@@ -114,11 +114,7 @@ impl Session {
         out.extend_from_slice(&frame.body);
         let (_, rest) = out.split_at_mut(MESSAGE_NAME.len() + 8);
         let (tag, body) = rest.split_at_mut(TAG_LEN);
-        self.key.seal_in_place(
-            &crypto::nonce(self.send_prefix, &short.to_be_bytes()),
-            tag,
-            body,
-        );
+        self.send_key.seal_in_place(&short.to_be_bytes(), tag, body);
         Ok(Frame::data(out.freeze(), false))
     }
 
@@ -143,20 +139,18 @@ impl Session {
             });
         };
         check_nonce("MESSAGE", short, self.peer_nonce)?;
-        // Decrypt in place when we hold the only reference to the frame, else in a copy.
-        let boxed = body.slice(16..);
-        let mut buf = match boxed.try_into_mut() {
-            Ok(buf) => buf,
-            Err(shared) => BytesMut::from(&shared[..]),
+        // Decrypt in place when we hold the only reference to the frame, else (a frame sharing
+        // the decoder's read buffer) into a new buffer, read from the shared one.
+        let suffix = short.to_be_bytes();
+        let bad = CurveError::BadBox { command: "MESSAGE" };
+        let plain: Bytes = match body.slice(16..).try_into_mut() {
+            Ok(mut buf) => {
+                self.recv_key.open_in_place(&suffix, &mut buf).ok_or(bad)?;
+                buf.freeze().slice(TAG_LEN..)
+            }
+            Err(shared) => Bytes::from(self.recv_key.open_to_vec(&suffix, &shared).ok_or(bad)?),
         };
-        self.key
-            .open_in_place(
-                &crypto::nonce(self.recv_prefix, &short.to_be_bytes()),
-                &mut buf,
-            )
-            .ok_or(CurveError::BadBox { command: "MESSAGE" })?;
         self.peer_nonce = short;
-        let plain: Bytes = buf.freeze().slice(TAG_LEN..);
         let flags = plain.first().copied().unwrap_or(0);
         if flags & !(FLAG_MORE | FLAG_COMMAND) != 0 {
             return Err(CurveError::Malformed {
