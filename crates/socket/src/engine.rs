@@ -24,13 +24,13 @@ use futures::{FutureExt, StreamExt};
 
 use crate::core::{lock, Attachment, Core, LiveGuard, Outgoing, Signal};
 use crate::event::SocketEvent;
-use crate::outbox::Outbox;
+use crate::outbox::{count_within, Outbox};
 use crate::runtime::{self, Instant, Stream};
 
 /// Bytes read per read call.
 const READ_CHUNK: usize = 64 * 1024;
-/// Bytes read per read call before the handshake is done.
-const HANDSHAKE_CHUNK: usize = 1024;
+/// Bytes read per read call before the handshake is done, and while the traffic is light.
+const HANDSHAKE_CHUNK: usize = 512;
 /// Most room made ahead of arriving data for a large frame body.
 const RESERVE_STEP: usize = 4 * 1024 * 1024;
 /// Output gathered before a write when several messages are waiting.
@@ -172,7 +172,9 @@ async fn read_loop(core: &Core, link: &Link, mut stream: Stream, peer_addr: &str
     // Small until the handshake is done: a peer that connects and says nothing (or only a
     // greeting) should cost little memory.
     let mut buf = BytesMut::new();
-    let mut scratch = vec![0u8; HANDSHAKE_CHUNK];
+    // Until the connection's traffic fills small reads, they go straight into `buf`; then
+    // through this buffer of READ_CHUNK octets.
+    let mut scratch: Vec<u8> = Vec::new();
     let mut attachment: Option<Arc<Attachment>> = None;
     // What the connection decoded, handed on after its lock is released (kept: no allocation
     // per read).
@@ -187,6 +189,15 @@ async fn read_loop(core: &Core, link: &Link, mut stream: Stream, peer_addr: &str
     let closed = link.closed.wait().fuse();
     futures::pin_mut!(closed);
     loop {
+        if drained && scratch.is_empty() && events.is_empty() && pending.is_empty() {
+            // A light-traffic connection about to wait: it keeps no decoding queues meanwhile,
+            // nor a read buffer if it holds nothing (the next read makes a new one).
+            events = VecDeque::new();
+            pending = VecDeque::new();
+            if buf.is_empty() {
+                buf = BytesMut::new();
+            }
+        }
         let wanted = lock(&link.conn).wanted(buf.len());
         if wanted > READ_CHUNK {
             // A large body is coming (its size already checked against the limits): make room
@@ -194,12 +205,29 @@ async fn read_loop(core: &Core, link: &Link, mut stream: Stream, peer_addr: &str
             // that announces a big frame and sends nothing costs little.
             buf.reserve(wanted.min(RESERVE_STEP));
         }
-        let read = futures::select! {
-            r = read_some(&mut stream, &mut scratch, drained).fuse() => r,
-            _ = closed => return,
+        // The read, and the size it asked for.
+        let read = if scratch.is_empty() {
+            let old = buf.len();
+            buf.resize(old + HANDSHAKE_CHUNK, 0);
+            let read = futures::select! {
+                r = read_some(&mut stream, buf.get_mut(old..).unwrap_or_default(), drained)
+                    .fuse() => r,
+                _ = closed => return,
+            };
+            buf.truncate(old + *read.as_ref().unwrap_or(&0));
+            read.map(|n| (n, HANDSHAKE_CHUNK))
+        } else {
+            let read = futures::select! {
+                r = read_some(&mut stream, &mut scratch, drained).fuse() => r,
+                _ = closed => return,
+            };
+            if let Ok(n) = read {
+                buf.extend_from_slice(scratch.get(..n).unwrap_or_default());
+            }
+            read.map(|n| (n, scratch.len()))
         };
         match read {
-            Ok(0) if attachment.is_none() => {
+            Ok((0, _)) if attachment.is_none() => {
                 return link.close(if core.options.security.is_curve_client() {
                     "peer closed the connection during the handshake (a CURVE server does \
                      that when it does not hold the secret key for our server key: check the \
@@ -208,13 +236,12 @@ async fn read_loop(core: &Core, link: &Link, mut stream: Stream, peer_addr: &str
                     "peer closed the connection during the handshake"
                 })
             }
-            Ok(0) => return link.close("peer closed the connection"),
-            Ok(n) => {
-                buf.extend_from_slice(scratch.get(..n).unwrap_or_default());
-                drained = n < scratch.len();
-                // Grow the read size only for a connection whose traffic fills it: an idle or
-                // slow peer (a client saying HELLO once a second) keeps costing 1 KiB.
-                if n == scratch.len() && attachment.is_some() && scratch.len() < READ_CHUNK {
+            Ok((0, _)) => return link.close("peer closed the connection"),
+            Ok((n, asked)) => {
+                drained = n < asked;
+                // Go to large reads only for a connection whose traffic fills small ones: an
+                // idle or slow peer (a client saying HELLO once a second) keeps costing little.
+                if n == asked && attachment.is_some() && scratch.is_empty() {
                     scratch = vec![0u8; READ_CHUNK];
                 }
             }
@@ -308,21 +335,24 @@ fn outbox(att: &Attachment) -> &Outbox {
     }
 }
 
-/// Moves up to `max` messages to send into `into`: first those a failed connection gave back
-/// (DEALER), then the queue's. Returns how many.
-fn take_outgoing(att: &Attachment, into: &mut VecDeque<Multipart>, max: usize) -> usize {
-    let mut n = 0;
+/// Moves up to `max` messages and about `max_bytes` (at least one message) to send into
+/// `into`: first those a failed connection gave back (DEALER), then the queue's. Returns how
+/// many.
+fn take_outgoing(
+    att: &Attachment,
+    into: &mut VecDeque<Multipart>,
+    max: usize,
+    max_bytes: usize,
+) -> usize {
     if let Outgoing::Shared { requeue, .. } = &att.outgoing {
         let mut requeue = lock(requeue);
-        while n < max {
-            let Some(msg) = requeue.pop_front() else {
-                break;
-            };
-            into.push_back(msg);
-            n += 1;
+        let n = count_within(&requeue, max, max_bytes);
+        if n > 0 {
+            into.extend(requeue.drain(..n));
+            return n;
         }
     }
-    n + outbox(att).take(into, max - n)
+    outbox(att).take(into, max, max_bytes)
 }
 
 fn min_instant(a: Option<Instant>, b: Instant) -> Option<Instant> {
@@ -415,6 +445,18 @@ async fn write_loop(core: &Core, link: &Link, mut stream: Stream) {
                 continue;
             }
         }
+        // Going idle: give back what the working buffers grew to (a connection that waits
+        // between messages, as most of a server's 10 000 clients do, holds nothing; a busy
+        // one rarely gets here).
+        if taken.is_empty() && taken.capacity() > 0 {
+            taken = VecDeque::new();
+        }
+        if batch.is_empty() && batch.capacity() > 0 {
+            batch = Vec::new();
+        }
+        if output.is_empty() && output.capacity() > 0 {
+            output = Vec::new();
+        }
         if let Some(d) = deadline {
             if timer_at.is_none_or(|t| d < t) {
                 timer.set_at(d);
@@ -500,7 +542,8 @@ fn fill_batch(
     let mut count = 0;
     while conn.output_len() < WRITE_BATCH_BYTES && batch.len() < WRITE_BATCH_MESSAGES {
         let room = (WRITE_BATCH_MESSAGES - batch.len()).min(TAKE_STEP);
-        let n = take_outgoing(att, taken, room);
+        let bytes = WRITE_BATCH_BYTES.saturating_sub(conn.output_len());
+        let n = take_outgoing(att, taken, room, bytes);
         if n == 0 {
             break;
         }
@@ -525,7 +568,7 @@ fn fill_batch(
 }
 
 /// The most pieces of output given to one vectored write.
-const MAX_IOV: usize = 64;
+const MAX_IOV: usize = 16;
 
 /// Fills `slices` with the pieces of `chunks` after the first `skip` bytes; returns how many.
 fn io_slices<'a>(chunks: &'a [Bytes], mut skip: usize, slices: &mut [IoSlice<'a>]) -> usize {

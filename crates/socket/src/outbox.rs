@@ -21,6 +21,21 @@ pub(crate) enum PushError {
     Closed(Multipart),
 }
 
+/// How many messages from the front of `queue` to take: up to `max`, and while their frames
+/// add up to no more than `max_bytes` (the first one always, if `max` > 0).
+pub(crate) fn count_within(queue: &VecDeque<Multipart>, max: usize, max_bytes: usize) -> usize {
+    let mut n = 0;
+    let mut bytes = 0usize;
+    for msg in queue.iter().take(max) {
+        bytes = bytes.saturating_add(msg.total_len());
+        if n > 0 && bytes > max_bytes {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
 /// A bounded send queue.
 pub(crate) struct Outbox {
     queue: Mutex<VecDeque<Multipart>>,
@@ -66,7 +81,7 @@ impl Outbox {
 
     /// Queues `msg` if there is room.
     pub fn try_push(&self, msg: Multipart) -> Result<(), PushError> {
-        let waiters = {
+        let wake = {
             let mut queue = lock(&self.queue);
             if self.closed.load(Ordering::SeqCst) {
                 return Err(PushError::Closed(msg));
@@ -76,10 +91,12 @@ impl Outbox {
             }
             queue.push_back(msg);
             // Read under the lock: a writer counts itself before it looks at the queue.
-            self.ready_waiters.load(Ordering::SeqCst)
+            (self.ready_waiters.load(Ordering::SeqCst) > 0).then_some(queue.len())
         };
-        if waiters > 0 {
-            self.ready.notify(1);
+        // As many writers as there are messages (a DEALER's connections share the queue): one
+        // woken writer would otherwise keep taking while the others sleep.
+        if let Some(queued) = wake {
+            self.ready.notify(queued);
         }
         Ok(())
     }
@@ -103,12 +120,13 @@ impl Outbox {
         }
     }
 
-    /// Moves up to `max` messages from the front of the queue to the back of `into`; returns
-    /// how many.
-    pub fn take(&self, into: &mut VecDeque<Multipart>, max: usize) -> usize {
+    /// Moves messages from the front of the queue to the back of `into`: up to `max` of them
+    /// and `max_bytes` of frames (but at least one), so that a writer takes no more than it
+    /// is about to write (a DEALER's other connections get the rest). Returns how many.
+    pub fn take(&self, into: &mut VecDeque<Multipart>, max: usize, max_bytes: usize) -> usize {
         let (n, waiters) = {
             let mut queue = lock(&self.queue);
-            let n = queue.len().min(max);
+            let n = count_within(&queue, max, max_bytes);
             if n == 0 {
                 return 0;
             }
@@ -189,13 +207,33 @@ mod tests {
         }
         assert!(matches!(out.try_push(msg(3)), Err(PushError::Full(_))));
         let mut got = VecDeque::new();
-        assert_eq!(out.take(&mut got, 2), 2);
+        assert_eq!(out.take(&mut got, 2, usize::MAX), 2);
         assert!(out.try_push(msg(3)).is_ok());
-        assert_eq!(out.take(&mut got, 10), 2);
-        assert_eq!(out.take(&mut got, 10), 0);
+        assert_eq!(out.take(&mut got, 10, usize::MAX), 2);
+        assert_eq!(out.take(&mut got, 10, usize::MAX), 0);
         assert_eq!(Vec::from(got), (0..4).map(msg).collect::<Vec<_>>());
         out.close();
         assert!(matches!(out.try_push(msg(9)), Err(PushError::Closed(_))));
+    }
+
+    #[test]
+    fn a_take_stops_at_its_byte_budget_but_takes_at_least_one() {
+        let out = Outbox::new(10);
+        let big = Multipart::single(Bytes::from(vec![0u8; 1000]));
+        for _ in 0..3 {
+            assert!(out.try_push(big.clone()).is_ok());
+        }
+        assert!(out.try_push(msg(7)).is_ok());
+        let mut got = VecDeque::new();
+        assert_eq!(
+            out.take(&mut got, 10, 10),
+            1,
+            "one over the budget still goes"
+        );
+        assert_eq!(out.take(&mut got, 10, 2000), 2, "two of 1000 fit in 2000");
+        assert_eq!(out.take(&mut got, 10, 0), 1);
+        assert_eq!(got.len(), 4);
+        assert_eq!(got.back(), Some(&msg(7)));
     }
 
     #[test]
@@ -216,7 +254,7 @@ mod tests {
             let mut got = VecDeque::new();
             while got.len() < N as usize {
                 out.wait_ready().await;
-                out.take(&mut got, 3);
+                out.take(&mut got, 3, usize::MAX);
             }
             got
         });

@@ -49,6 +49,23 @@ fn time(mut f: impl FnMut()) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+/// Decodes the frames `make` gives (made untimed) until `BUDGET` of decoding is spent;
+/// nanoseconds per frame.
+fn time_decode(rx: &mut Session, mut make: impl FnMut() -> Vec<Frame>) -> f64 {
+    let mut spent = Duration::ZERO;
+    let mut count = 0u32;
+    while spent < BUDGET {
+        let frames = make();
+        count += u32::try_from(frames.len()).unwrap();
+        let t = Instant::now();
+        for f in frames {
+            black_box(rx.decode(f).unwrap());
+        }
+        spent += t.elapsed();
+    }
+    spent.as_secs_f64() * 1e9 / f64::from(count)
+}
+
 fn key() -> BoxKey {
     BoxKey::shared(&crypto::public_of(&[7u8; 32]), &[9u8; 32]).unwrap()
 }
@@ -101,25 +118,14 @@ fn per_message_cost() {
         let mut tx = Session::new(self::key(), true, NonceCounter::new(), 0);
         let mut rx = Session::new(self::key(), false, NonceCounter::new(), 0);
         let batch = (4 << 20) / (size + 64) + 1;
-        let mut spent = Duration::ZERO;
-        let mut count = 0u32;
-        while spent < BUDGET {
-            let frames: Vec<Frame> = (0..batch)
+        let decode = time_decode(&mut rx, || {
+            (0..batch)
                 .map(|_| tx.encode(Frame::data(body.clone(), false)).unwrap())
-                .collect();
-            let t = Instant::now();
-            for f in frames {
-                black_box(rx.decode(f).unwrap());
-            }
-            spent += t.elapsed();
-            count += u32::try_from(batch).unwrap();
-        }
-        let decode = spent.as_secs_f64() * 1e9 / f64::from(count);
+                .collect()
+        });
         // Decode of frames sharing one buffer (as frames cut from a read buffer do): they
         // cannot be decrypted in place.
-        let mut spent = Duration::ZERO;
-        let mut count = 0u32;
-        while spent < BUDGET {
+        let shared = time_decode(&mut rx, || {
             let mut all = Vec::new();
             let mut ranges = Vec::new();
             for _ in 0..batch {
@@ -128,18 +134,11 @@ fn per_message_cost() {
                 all.extend_from_slice(&f.body);
             }
             let all = Bytes::from(all);
-            let frames: Vec<Frame> = ranges
+            ranges
                 .into_iter()
                 .map(|r| Frame::data(all.slice(r), false))
-                .collect();
-            let t = Instant::now();
-            for f in frames {
-                black_box(rx.decode(f).unwrap());
-            }
-            spent += t.elapsed();
-            count += u32::try_from(batch).unwrap();
-        }
-        let shared = spent.as_secs_f64() * 1e9 / f64::from(count);
+                .collect()
+        });
         // The reference (RustCrypto's crypto_secretbox, what courier used before).
         let reference = XSalsa20Poly1305::new(Key::from_slice(&[3u8; 32]));
         let ref_seal = time(|| {
