@@ -386,6 +386,9 @@ async fn write_loop(core: &Core, link: &Link, mut stream: Stream) {
     let mut wake_rx = Box::pin(link.wake_rx.clone());
     // Messages taken from the queue, on their way into the output (kept: no allocation).
     let mut taken: VecDeque<Multipart> = VecDeque::new();
+    // Whether the last messages came one or two at a time (then the buffers are given back
+    // when the writer goes idle).
+    let mut light = true;
     let mut timer = runtime::Timer::never();
     let mut timer_at: Option<Instant> = None;
     loop {
@@ -439,23 +442,28 @@ async fn write_loop(core: &Core, link: &Link, mut stream: Stream) {
         // Fast path: a message is waiting and no timer is due, so skip the wait (and its
         // timer registration) altogether.
         if let Some(att) = &attachment {
-            if deadline.is_none_or(|d| now < d)
-                && fill_batch(core, link, att, &mut taken, &mut batch) > 0
-            {
-                continue;
+            if deadline.is_none_or(|d| now < d) {
+                let n = fill_batch(core, link, att, &mut taken, &mut batch);
+                if n > 0 {
+                    light = n <= 2;
+                    continue;
+                }
             }
         }
-        // Going idle: give back what the working buffers grew to (a connection that waits
-        // between messages, as most of a server's 10 000 clients do, holds nothing; a busy
-        // one rarely gets here).
-        if taken.is_empty() && taken.capacity() > 0 {
-            taken = VecDeque::new();
-        }
-        if batch.is_empty() && batch.capacity() > 0 {
-            batch = Vec::new();
-        }
-        if output.is_empty() && output.capacity() > 0 {
-            output = Vec::new();
+        // Going idle after light traffic: give back what the working buffers grew to (a
+        // connection that sends a message now and then, as a server does to each of its
+        // 10 000 clients, holds nothing meanwhile). After heavy traffic they stay: the queue
+        // and the writer swap buffers, and a busy writer idles only briefly.
+        if light {
+            if taken.is_empty() && taken.capacity() > 0 {
+                taken = VecDeque::new();
+            }
+            if batch.is_empty() && batch.capacity() > 0 {
+                batch = Vec::new();
+            }
+            if output.is_empty() && output.capacity() > 0 {
+                output = Vec::new();
+            }
         }
         if let Some(d) = deadline {
             if timer_at.is_none_or(|t| d < t) {
