@@ -97,6 +97,31 @@ fn cells(
     })
 }
 
+/// One row per throughput case, NULL sizes then CURVE sizes, each cell shown by `show`.
+fn thr_rows(
+    out: &mut String,
+    results: &[Value],
+    [null_sizes, curve_sizes]: [&Vec<u64>; 2],
+    show: impl Fn(&Value) -> Option<(String, f64)>,
+) -> std::fmt::Result {
+    for (security, sizes) in [("null", null_sizes), ("curve", curve_sizes)] {
+        for &size in sizes {
+            let c = cells(
+                results,
+                |c| c["case"] == "thr" && c["security"] == security && c["size"] == size,
+                &show,
+            );
+            let label = if security == "curve" {
+                format!("CURVE {}", size_name(size))
+            } else {
+                size_name(size)
+            };
+            row(out, &label, &c)?;
+        }
+    }
+    Ok(())
+}
+
 /// The tables of a run.
 pub fn markdown(all: &Value) -> String {
     let mut out = String::new();
@@ -147,25 +172,11 @@ fn write_tables(out: &mut String, all: &Value) -> std::fmt::Result {
              at the receiver (MB = 10^6 bytes of body). Ratios: msg/s, higher is better.\n"
         )?;
         header(out, "body")?;
-        for (security, sizes) in [("null", &null_sizes), ("curve", &curve_sizes)] {
-            for &size in sizes {
-                let c = cells(
-                    results,
-                    |c| c["case"] == "thr" && c["security"] == security && c["size"] == size,
-                    |m| {
-                        let r = m["msg_per_s"].as_f64()?;
-                        let mb = m["mb_per_s"].as_f64()?;
-                        Some((format!("{} msg/s, {mb:.1} MB/s", si(r)), r))
-                    },
-                );
-                let label = if security == "curve" {
-                    format!("CURVE {}", size_name(size))
-                } else {
-                    size_name(size)
-                };
-                row(out, &label, &c)?;
-            }
-        }
+        thr_rows(out, results, [&null_sizes, &curve_sizes], |m| {
+            let r = m["msg_per_s"].as_f64()?;
+            let mb = m["mb_per_s"].as_f64()?;
+            Some((format!("{} msg/s, {mb:.1} MB/s", si(r)), r))
+        })?;
         writeln!(out)?;
         writeln!(
             out,
@@ -173,28 +184,13 @@ fn write_tables(out: &mut String, all: &Value) -> std::fmt::Result {
              lower is better):\n"
         )?;
         header(out, "body")?;
-        for (security, sizes) in [("null", &null_sizes), ("curve", &curve_sizes)] {
-            for &size in sizes {
-                let c = cells(
-                    results,
-                    |c| c["case"] == "thr" && c["security"] == security && c["size"] == size,
-                    |m| {
-                        let msgs = m["msgs"].as_f64()?;
-                        let cpu =
-                            m["receiver"]["cpu_s"].as_f64()? + m["sender"]["cpu_s"].as_f64()?;
-                        let sent = m["sender"]["sent"].as_f64().unwrap_or(msgs).max(msgs);
-                        let us = cpu / sent.max(1.0) * 1e6;
-                        Some((format!("{us:.2}"), us))
-                    },
-                );
-                let label = if security == "curve" {
-                    format!("CURVE {}", size_name(size))
-                } else {
-                    size_name(size)
-                };
-                row(out, &label, &c)?;
-            }
-        }
+        thr_rows(out, results, [&null_sizes, &curve_sizes], |m| {
+            let msgs = m["msgs"].as_f64()?;
+            let cpu = m["receiver"]["cpu_s"].as_f64()? + m["sender"]["cpu_s"].as_f64()?;
+            let sent = m["sender"]["sent"].as_f64().unwrap_or(msgs).max(msgs);
+            let us = cpu / sent.max(1.0) * 1e6;
+            Some((format!("{us:.2}"), us))
+        })?;
         writeln!(out)?;
     }
 
