@@ -49,6 +49,7 @@
 //!   good one never with either.
 
 use std::sync::OnceLock;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use courier_proto::command::Command;
@@ -222,7 +223,7 @@ pub fn connection(role: Role, limits: Limits) -> Connection {
                 Authorizer::allow_keys([public_of(&CLIENT_SECRET)]),
             );
             let mech = CurveServer::with_rng(config, Box::new(Stream(SERVER_RNG_START)));
-            Connection::new(cfg, Box::new(mech))
+            Connection::new(cfg, Box::new(mech), Instant::now())
         }
         Role::Client => {
             let mut cfg = ConnectionConfig::new(SocketType::Dealer);
@@ -233,7 +234,7 @@ pub fn connection(role: Role, limits: Limits) -> Connection {
                 public_of(&SERVER_SECRET),
             );
             let mech = CurveClient::with_rng(config, Box::new(Stream(CLIENT_RNG_START)));
-            Connection::new(cfg, Box::new(mech))
+            Connection::new(cfg, Box::new(mech), Instant::now())
         }
     }
 }
@@ -338,7 +339,7 @@ fn build_transcript() -> Transcript {
 
     let feed = |conn: &mut Connection, bytes: &[u8]| {
         let mut input = BytesMut::from(bytes);
-        conn.receive(&mut input).expect("transcript handshake");
+        conn.receive(&mut input, Instant::now()).expect("transcript handshake");
         assert!(input.is_empty());
         conn.take_output().to_vec()
     };
@@ -1398,7 +1399,7 @@ fn run(
         let was_active = conn.is_active();
         input.extend_from_slice(&data[range.clone()]);
         fed = range.end;
-        let result = conn.receive(&mut input);
+        let result = conn.receive(&mut input, Instant::now());
         let consumed = fed - input.len();
         assert_eq!(
             &input[..],
@@ -1441,7 +1442,7 @@ fn run(
             assert!(!conn.is_active());
             // A failed connection stays failed.
             assert_eq!(
-                conn.receive(&mut BytesMut::from(&b"\x00\x00"[..])),
+                conn.receive(&mut BytesMut::from(&b"\x00\x00"[..]), Instant::now()),
                 Err(ConnectionError::Failed)
             );
             assert_eq!(

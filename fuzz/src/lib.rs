@@ -13,6 +13,8 @@
 //!
 //! The CURVE targets (`curve_server`, `curve_client`) live in [`curve`].
 
+use std::time::Instant;
+
 use bytes::{Bytes, BytesMut};
 use courier_proto::command::{Command, RawCommand};
 use courier_proto::connection::{Connection, ConnectionConfig, ConnectionError, Event};
@@ -327,7 +329,7 @@ pub struct ConnRun {
 pub fn run_conn(t: SocketType, limits: Limits, data: &[u8], chunk: Option<usize>) -> ConnRun {
     let mut cfg = ConnectionConfig::new(t);
     cfg.limits = limits;
-    let mut conn = Connection::new(cfg, Box::new(Null::new()));
+    let mut conn = Connection::new(cfg, Box::new(Null::new()), Instant::now());
     let mut output = conn.take_output().to_vec();
     assert_eq!(output.len(), GREETING_LEN);
     let mut input = BytesMut::new();
@@ -337,7 +339,7 @@ pub fn run_conn(t: SocketType, limits: Limits, data: &[u8], chunk: Option<usize>
     for piece in pieces(data, chunk) {
         input.extend_from_slice(piece);
         fed += piece.len();
-        let result = conn.receive(&mut input);
+        let result = conn.receive(&mut input, Instant::now());
         let consumed = fed - input.len();
         assert_eq!(
             &input[..],
@@ -368,7 +370,7 @@ pub fn run_conn(t: SocketType, limits: Limits, data: &[u8], chunk: Option<usize>
             let _ = e.to_string();
             error = Some(e);
             assert_eq!(
-                conn.receive(&mut BytesMut::from(&b"\x00\x00"[..])),
+                conn.receive(&mut BytesMut::from(&b"\x00\x00"[..]), Instant::now()),
                 Err(ConnectionError::Failed)
             );
             break;

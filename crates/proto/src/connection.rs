@@ -3,10 +3,16 @@
 //!
 //! The driver (courier-socket) feeds it whatever bytes arrive with [`Connection::receive`],
 //! takes [`Event`]s with [`Connection::poll_event`], queues messages with
-//! [`Connection::send`], and writes out what [`Connection::take_output`] returns. The
-//! connection never reads a clock: heartbeat timers are the driver's.
+//! [`Connection::send`], and writes out what [`Connection::take_output`] returns.
+//!
+//! The connection also keeps the protocol timers ([`Timers`]: the handshake deadline, our
+//! heartbeats and the peer's TTL), quinn-proto style: it never reads a clock, the driver passes
+//! the time in. The driver sleeps until [`Connection::poll_timeout`] and then calls
+//! [`Connection::handle_timeout`], which may queue a PING or fail the connection with a
+//! [`Timeout`].
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use thiserror::Error;
@@ -18,6 +24,9 @@ use crate::mechanism::{HandshakeError, Mechanism, Progress};
 use crate::message::{Frames, Multipart};
 use crate::metadata::{self, Metadata, MetadataError};
 use crate::socket_type::SocketType;
+use crate::timers::{Due, TimerState};
+
+pub use crate::timers::{Timeout, Timers};
 
 /// Frame bodies of at least this many bytes are not copied into the output buffer: the output
 /// refers to them (see [`Connection::take_output_chunks`]), so that a large message is written
@@ -36,6 +45,8 @@ pub struct ConnectionConfig {
     pub limits: Limits,
     /// Further metadata properties to announce.
     pub extra_metadata: Metadata,
+    /// The protocol timers (handshake deadline, heartbeats).
+    pub timers: Timers,
 }
 
 impl ConnectionConfig {
@@ -46,6 +57,7 @@ impl ConnectionConfig {
             identity: Bytes::new(),
             limits: Limits::default(),
             extra_metadata: Metadata::new(),
+            timers: Timers::default(),
         }
     }
 
@@ -137,6 +149,9 @@ pub enum ConnectionError {
     /// Our own metadata could not be encoded.
     #[error("invalid local metadata: {0}")]
     LocalMetadata(#[from] MetadataError),
+    /// A protocol timer expired (see [`Connection::handle_timeout`]).
+    #[error(transparent)]
+    Timeout(#[from] Timeout),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,16 +183,19 @@ pub struct Connection {
     chunks_len: usize,
     output: BytesMut,
     peer: Option<PeerInfo>,
+    timers: TimerState,
 }
 
 impl Connection {
-    /// A connection for our side; our greeting is queued for output at once.
-    pub fn new(config: ConnectionConfig, mechanism: Box<dyn Mechanism>) -> Self {
+    /// A connection for our side; our greeting is queued for output at once. `now` starts the
+    /// handshake clock.
+    pub fn new(config: ConnectionConfig, mechanism: Box<dyn Mechanism>, now: Instant) -> Self {
         let ours = Greeting::new(mechanism.name(), mechanism.as_server());
         let mut output = BytesMut::with_capacity(256);
         output.extend_from_slice(&ours.encode());
         Connection {
             decoder: FrameDecoder::new(config.limits),
+            timers: TimerState::new(config.timers, now),
             config,
             mechanism,
             ours,
@@ -220,15 +238,20 @@ impl Connection {
     /// Consumes as much of `input` as forms whole greeting, commands and frames, queuing events
     /// and output. An error means the connection must be closed (after writing any output: it
     /// may hold an ERROR command for the peer).
-    pub fn receive(&mut self, input: &mut BytesMut) -> Result<(), ConnectionError> {
-        let result = self.receive_inner(input);
+    ///
+    /// `now` is when these bytes arrived: every call counts as hearing from the peer (for the
+    /// heartbeat timeout and the peer's TTL), even one that completes no frame, so a driver
+    /// calls it only after reading something.
+    pub fn receive(&mut self, input: &mut BytesMut, now: Instant) -> Result<(), ConnectionError> {
+        self.timers.on_receive(now);
+        let result = self.receive_inner(input, now);
         if result.is_err() {
             self.phase = Phase::Failed;
         }
         result
     }
 
-    fn receive_inner(&mut self, input: &mut BytesMut) -> Result<(), ConnectionError> {
+    fn receive_inner(&mut self, input: &mut BytesMut, now: Instant) -> Result<(), ConnectionError> {
         loop {
             match self.phase {
                 Phase::Failed => return Err(ConnectionError::Failed),
@@ -245,7 +268,7 @@ impl Connection {
                     let progress = self.mechanism.start(&theirs, &meta, &mut out);
                     self.write_frames(&mut out);
                     self.scratch = out;
-                    self.on_progress(progress?)?;
+                    self.on_progress(progress?, now)?;
                 }
                 Phase::Handshake => {
                     let Some(frame) = self.decoder.decode(input)? else {
@@ -259,7 +282,7 @@ impl Connection {
                     self.write_frames(&mut out);
                     self.scratch = out;
                     match progress {
-                        Ok(p) => self.on_progress(p)?,
+                        Ok(p) => self.on_progress(p, now)?,
                         Err(e) => {
                             self.queue_error(&e);
                             return Err(e.into());
@@ -311,7 +334,7 @@ impl Connection {
         }
     }
 
-    fn on_progress(&mut self, progress: Progress) -> Result<(), ConnectionError> {
+    fn on_progress(&mut self, progress: Progress, now: Instant) -> Result<(), ConnectionError> {
         let Progress::Done(metadata) = progress else {
             return Ok(());
         };
@@ -333,6 +356,7 @@ impl Connection {
             wire.max_message_size = wire.max_message_size.saturating_add(overhead);
             self.decoder = FrameDecoder::new(wire);
         }
+        self.timers.on_active(now, info.supports_heartbeats());
         self.peer = Some(info.clone());
         self.events.push_back(Event::HandshakeComplete(info));
         Ok(())
@@ -368,6 +392,7 @@ impl Connection {
                 context,
             } => {
                 self.send_command(&Command::Pong { context })?;
+                self.timers.on_peer_ping(ttl_deciseconds);
                 self.events.push_back(Event::Ping { ttl_deciseconds });
             }
             Command::Pong { context } => self.events.push_back(Event::Pong { context }),
@@ -479,6 +504,40 @@ impl Connection {
         })
     }
 
+    /// The earliest instant at which [`Connection::handle_timeout`] has something to do (None:
+    /// no timer runs, e.g. after the connection failed).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Failed => None,
+            Phase::Active => self.timers.deadline(true),
+            Phase::Greeting | Phase::Handshake => self.timers.deadline(false),
+        }
+    }
+
+    /// Fires the timers due at `now`: fails the connection with a [`Timeout`] when the handshake
+    /// deadline, the heartbeat timeout after a PING or the peer's TTL has passed, and queues a
+    /// PING when one is due. Calling it early or again is harmless: it acts only on what is
+    /// due. On a connection that has already failed it does nothing.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ConnectionError> {
+        let active = match self.phase {
+            Phase::Failed => return Ok(()),
+            Phase::Active => true,
+            Phase::Greeting | Phase::Handshake => false,
+        };
+        let result = match self.timers.fire(now, active) {
+            Ok(Due::Nothing) => Ok(()),
+            Ok(Due::Ping) => {
+                let ttl = self.timers.ping_ttl();
+                self.ping(ttl, Bytes::new())
+            }
+            Err(timeout) => Err(timeout.into()),
+        };
+        if result.is_err() {
+            self.phase = Phase::Failed;
+        }
+        result
+    }
+
     fn send_command(&mut self, cmd: &Command) -> Result<(), ConnectionError> {
         // A failed connection sends nothing more (with CURVE that would also spend nonces).
         match self.phase {
@@ -532,22 +591,33 @@ impl Connection {
 mod tests {
     use super::*;
     use crate::null::Null;
+    use std::time::Duration;
 
     fn conn(t: SocketType, id: &'static [u8]) -> Connection {
         let mut cfg = ConnectionConfig::new(t);
         cfg.identity = Bytes::from_static(id);
-        Connection::new(cfg, Box::new(Null::new()))
+        Connection::new(cfg, Box::new(Null::new()), Instant::now())
     }
 
     /// Moves bytes between two connections until neither has output; returns the events.
     fn pump(a: &mut Connection, b: &mut Connection) -> (Vec<Event>, Vec<Event>) {
+        pump_at(a, b, Instant::now())
+    }
+
+    /// [`pump`], with all bytes arriving at `now`. Like a driver, it calls `receive` only when
+    /// bytes arrived (each call counts as hearing from the peer).
+    fn pump_at(a: &mut Connection, b: &mut Connection, now: Instant) -> (Vec<Event>, Vec<Event>) {
         let (mut ea, mut eb) = (Vec::new(), Vec::new());
         let (mut ina, mut inb) = (BytesMut::new(), BytesMut::new());
         while a.has_output() || b.has_output() {
             inb.extend_from_slice(&a.take_output());
             ina.extend_from_slice(&b.take_output());
-            a.receive(&mut ina).unwrap();
-            b.receive(&mut inb).unwrap();
+            if !ina.is_empty() {
+                a.receive(&mut ina, now).unwrap();
+            }
+            if !inb.is_empty() {
+                b.receive(&mut inb, now).unwrap();
+            }
         }
         while let Some(e) = a.poll_event() {
             ea.push(e);
@@ -635,7 +705,7 @@ mod tests {
         assert_eq!(shared.len(), 2);
         // In order on the wire: the peer gets the three messages, then the PING.
         let mut wire = wire_of(&chunks);
-        r.receive(&mut wire).unwrap();
+        r.receive(&mut wire, Instant::now()).unwrap();
         let mut events = Vec::new();
         while let Some(e) = r.poll_event() {
             events.push(e);
@@ -661,7 +731,7 @@ mod tests {
         let mut events = VecDeque::new();
         for m in [&one, &two] {
             d.send(m).unwrap();
-            r.receive(&mut d.take_output()).unwrap();
+            r.receive(&mut d.take_output(), Instant::now()).unwrap();
             r.take_events(&mut events);
         }
         r.take_events(&mut events);
@@ -685,7 +755,9 @@ mod tests {
         let mut d = conn(SocketType::Dealer, b"");
         let mut r = conn(SocketType::Router, b"");
         pump(&mut d, &mut r);
-        assert!(r.receive(&mut BytesMut::from(&b"\x08\x00"[..])).is_err());
+        assert!(r
+            .receive(&mut BytesMut::from(&b"\x08\x00"[..]), Instant::now())
+            .is_err());
         r.take_output();
         assert_eq!(r.ping(10, Bytes::new()), Err(ConnectionError::Failed));
         assert_eq!(r.send_error("bye"), Err(ConnectionError::Failed));
@@ -709,10 +781,10 @@ mod tests {
         let mut to_p = BytesMut::new();
         to_p.extend_from_slice(&d.take_output());
         to_d.extend_from_slice(&p.take_output());
-        d.receive(&mut to_d).unwrap();
-        p.receive(&mut to_p).unwrap();
+        d.receive(&mut to_d, Instant::now()).unwrap();
+        p.receive(&mut to_p, Instant::now()).unwrap();
         to_d.extend_from_slice(&p.take_output());
-        let err = d.receive(&mut to_d).unwrap_err();
+        let err = d.receive(&mut to_d, Instant::now()).unwrap_err();
         assert_eq!(
             err,
             ConnectionError::Handshake(HandshakeError::IncompatibleSocketType {
@@ -724,7 +796,7 @@ mod tests {
         let out = d.take_output();
         assert!(out.windows(5).any(|w| w == b"ERROR"), "{out:?}");
         assert_eq!(
-            d.receive(&mut BytesMut::new()),
+            d.receive(&mut BytesMut::new(), Instant::now()),
             Err(ConnectionError::Failed)
         );
     }
@@ -736,7 +808,7 @@ mod tests {
             &Greeting::new(crate::greeting::MechanismName::CURVE, true).encode()[..],
         );
         assert!(matches!(
-            d.receive(&mut input),
+            d.receive(&mut input, Instant::now()),
             Err(ConnectionError::Greeting(
                 GreetingError::MechanismMismatch { .. }
             ))
@@ -751,7 +823,7 @@ mod tests {
         );
         input.extend_from_slice(b"\x00\x01x");
         assert_eq!(
-            d.receive(&mut input),
+            d.receive(&mut input, Instant::now()),
             Err(ConnectionError::Handshake(
                 HandshakeError::MessageBeforeReady
             ))
@@ -769,7 +841,7 @@ mod tests {
         }
         .encode(&mut input);
         assert_eq!(
-            d.receive(&mut input),
+            d.receive(&mut input, Instant::now()),
             Err(ConnectionError::Handshake(HandshakeError::PeerError {
                 reason: "go away".into()
             }))
@@ -784,10 +856,169 @@ mod tests {
         );
         Command::Ready(Metadata::new()).encode(&mut input);
         assert_eq!(
-            d.receive(&mut input),
+            d.receive(&mut input, Instant::now()),
             Err(ConnectionError::Handshake(
                 HandshakeError::MissingSocketType
             ))
         );
+    }
+
+    // Protocol timers. Instants are made up (`t0 + ...`): nothing sleeps.
+
+    const MS: Duration = Duration::from_millis(1);
+    const SEC: Duration = Duration::from_secs(1);
+
+    fn timed(t: SocketType, timers: Timers, now: Instant) -> Connection {
+        let mut cfg = ConnectionConfig::new(t);
+        cfg.timers = timers;
+        Connection::new(cfg, Box::new(Null::new()), now)
+    }
+
+    /// A DEALER (with `timers`) and a ROUTER (no timers) whose handshake completes at `at`.
+    fn pair_active_at(timers: Timers, t0: Instant, at: Instant) -> (Connection, Connection) {
+        let mut d = timed(SocketType::Dealer, timers, t0);
+        let mut r = timed(SocketType::Router, Timers::default(), t0);
+        pump_at(&mut d, &mut r, at);
+        assert!(d.is_active() && r.is_active());
+        (d, r)
+    }
+
+    fn heartbeats(ivl: Duration, timeout: Option<Duration>, ttl: Option<Duration>) -> Timers {
+        Timers {
+            heartbeat_ivl: Some(ivl),
+            heartbeat_timeout: timeout,
+            heartbeat_ttl: ttl,
+            ..Timers::default()
+        }
+    }
+
+    /// The wire form of a PING over NULL: a short command frame.
+    fn ping_wire(ttl_deciseconds: u16) -> Vec<u8> {
+        let mut wire = vec![0x04, 0x07, 0x04];
+        wire.extend_from_slice(b"PING");
+        wire.extend_from_slice(&ttl_deciseconds.to_be_bytes());
+        wire
+    }
+
+    fn events(c: &mut Connection) -> Vec<Event> {
+        std::iter::from_fn(|| c.poll_event()).collect()
+    }
+
+    #[test]
+    fn handshake_deadline_fires_at_the_limit_and_not_before() {
+        let t0 = Instant::now();
+        let limit = 5 * SEC;
+        let timers = Timers {
+            handshake_timeout: Some(limit),
+            ..Timers::default()
+        };
+        let mut d = timed(SocketType::Dealer, timers, t0);
+        assert_eq!(d.poll_timeout(), Some(t0 + limit));
+        // The greeting arrives (the handshake is under way, not done): the deadline stands.
+        let mut r = timed(SocketType::Router, Timers::default(), t0);
+        d.receive(
+            &mut BytesMut::from(&r.take_output()[..GREETING_LEN]),
+            t0 + SEC,
+        )
+        .unwrap();
+        // Our greeting and READY: what is left to write when the deadline passes.
+        d.take_output();
+        assert!(!d.is_active());
+        assert_eq!(d.poll_timeout(), Some(t0 + limit));
+        assert_eq!(d.handle_timeout(t0 + limit - MS), Ok(()));
+        assert!(!d.has_output());
+        let err = d.handle_timeout(t0 + limit).unwrap_err();
+        assert_eq!(err, ConnectionError::Timeout(Timeout::Handshake { limit }));
+        assert_eq!(err.to_string(), "handshake not completed within 5s");
+        // Failed: no timers left, nothing more to send.
+        assert_eq!(d.poll_timeout(), None);
+        assert!(!d.has_output());
+        assert_eq!(
+            d.receive(&mut BytesMut::new(), t0 + limit),
+            Err(ConnectionError::Failed)
+        );
+    }
+
+    #[test]
+    fn completed_handshake_clears_the_handshake_deadline() {
+        let t0 = Instant::now();
+        let timers = Timers {
+            handshake_timeout: Some(5 * SEC),
+            ..Timers::default()
+        };
+        let (mut d, _r) = pair_active_at(timers, t0, t0 + SEC);
+        assert_eq!(d.poll_timeout(), None);
+        assert_eq!(d.handle_timeout(t0 + 60 * SEC), Ok(()));
+        assert!(d.is_active());
+        assert!(!d.has_output());
+    }
+
+    #[test]
+    fn ping_is_queued_at_the_interval_with_our_ttl() {
+        let t0 = Instant::now();
+        let t1 = t0 + 100 * MS;
+        // 2.59 s announces 25 deciseconds (rounded down).
+        let (mut d, mut r) = pair_active_at(heartbeats(SEC, None, Some(2590 * MS)), t0, t1);
+        // The interval counts from the end of the handshake.
+        assert_eq!(d.poll_timeout(), Some(t1 + SEC));
+        assert_eq!(d.handle_timeout(t1 + SEC - MS), Ok(()));
+        assert!(!d.has_output());
+        assert_eq!(d.handle_timeout(t1 + SEC), Ok(()));
+        let wire = d.take_output();
+        assert_eq!(&wire[..], &ping_wire(25)[..]);
+        r.receive(&mut BytesMut::from(&wire[..]), t1 + SEC).unwrap();
+        assert_eq!(
+            events(&mut r),
+            vec![Event::Ping {
+                ttl_deciseconds: 25
+            }]
+        );
+        // The next PING is due an interval later (and so is this one's timeout).
+        assert_eq!(d.poll_timeout(), Some(t1 + 2 * SEC));
+    }
+
+    #[test]
+    fn unanswered_ping_times_out_at_sent_plus_timeout() {
+        let t0 = Instant::now();
+        let (mut d, _r) = pair_active_at(heartbeats(10 * SEC, Some(3 * SEC), None), t0, t0);
+        d.handle_timeout(t0 + 10 * SEC).unwrap();
+        assert_eq!(&d.take_output()[..], &ping_wire(0)[..]);
+        assert_eq!(d.poll_timeout(), Some(t0 + 13 * SEC));
+        assert_eq!(d.handle_timeout(t0 + 13 * SEC - MS), Ok(()));
+        let err = d.handle_timeout(t0 + 13 * SEC).unwrap_err();
+        assert_eq!(
+            err,
+            ConnectionError::Timeout(Timeout::Heartbeat {
+                silent_for: 3 * SEC
+            })
+        );
+        assert_eq!(
+            err.to_string(),
+            "heartbeat timeout: nothing heard for 3s after a PING"
+        );
+        assert_eq!(d.poll_timeout(), None);
+    }
+
+    #[test]
+    fn peer_ttl_closes_at_last_receive_plus_ttl_and_data_pushes_it_back() {
+        let t0 = Instant::now();
+        let (mut d, mut r) = pair_active_at(Timers::default(), t0, t0);
+        // The ROUTER hears a PING asking for 3 s at t0 + 1 s.
+        d.ping(30, Bytes::new()).unwrap();
+        r.receive(&mut d.take_output(), t0 + SEC).unwrap();
+        assert_eq!(r.poll_timeout(), Some(t0 + 4 * SEC));
+        assert_eq!(r.handle_timeout(t0 + 4 * SEC - MS), Ok(()));
+        // A message at t0 + 2 s pushes the deadline to t0 + 5 s.
+        d.send(&Multipart::single(&b"x"[..])).unwrap();
+        r.receive(&mut d.take_output(), t0 + 2 * SEC).unwrap();
+        assert_eq!(r.poll_timeout(), Some(t0 + 5 * SEC));
+        assert_eq!(r.handle_timeout(t0 + 4 * SEC), Ok(()));
+        assert!(r.is_active());
+        let err = r.handle_timeout(t0 + 5 * SEC).unwrap_err();
+        assert_eq!(
+            err,
+            ConnectionError::Timeout(Timeout::PeerTtl { ttl: 3 * SEC })
+        );
+        assert_eq!(err.to_string(), "the peer's heartbeat TTL of 3s expired");
     }
 }

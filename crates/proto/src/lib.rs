@@ -11,35 +11,40 @@
 //! - [`command`] and [`metadata`]: READY, ERROR, PING, PONG and connection properties.
 //! - [`mechanism`] and [`null`]: the security-mechanism interface and the NULL handshake.
 //! - [`curve`]: the CURVE mechanism (CurveZMQ, RFC 26), with [`z85`] keys and [`cert`] key files.
-//! - [`connection`]: one connection's state machine tying the above together.
+//! - [`connection`]: one connection's state machine tying the above together, with its
+//!   protocol timers (handshake deadline, heartbeats, the peer's TTL) driven by instants the
+//!   caller passes in.
 //! - [`message`]: multipart messages and courier's typed application messages.
 //!
-//! What is not here: sockets, queues, reconnection and timers (see `courier-socket`).
+//! What is not here: sockets, queues, reconnection and clocks (see `courier-socket`).
 //!
 //! ## Example: two connections handshake in memory
 //!
 //! ```
+//! use std::time::Instant;
+//!
 //! use bytes::BytesMut;
 //! use courier_proto::connection::{Connection, ConnectionConfig, Event};
 //! use courier_proto::message::{Message, Multipart};
 //! use courier_proto::null::Null;
 //! use courier_proto::socket_type::SocketType;
 //!
-//! let mut dealer = Connection::new(ConnectionConfig::new(SocketType::Dealer), Box::new(Null::new()));
-//! let mut router = Connection::new(ConnectionConfig::new(SocketType::Router), Box::new(Null::new()));
+//! let now = Instant::now();
+//! let mut dealer = Connection::new(ConnectionConfig::new(SocketType::Dealer), Box::new(Null::new()), now);
+//! let mut router = Connection::new(ConnectionConfig::new(SocketType::Router), Box::new(Null::new()), now);
 //! let (mut to_router, mut to_dealer) = (BytesMut::new(), BytesMut::new());
 //! // Exchange greetings, then READY commands.
 //! for _ in 0..2 {
 //!     to_router.extend_from_slice(&dealer.take_output());
 //!     to_dealer.extend_from_slice(&router.take_output());
-//!     dealer.receive(&mut to_dealer)?;
-//!     router.receive(&mut to_router)?;
+//!     dealer.receive(&mut to_dealer, now)?;
+//!     router.receive(&mut to_router, now)?;
 //! }
 //! assert!(dealer.is_active() && router.is_active());
 //!
 //! dealer.send(&Multipart::from(Message::Hello))?;
 //! to_router.extend_from_slice(&dealer.take_output());
-//! router.receive(&mut to_router)?;
+//! router.receive(&mut to_router, now)?;
 //! assert!(matches!(router.poll_event(), Some(Event::HandshakeComplete(_))));
 //! let Some(Event::Message(msg)) = router.poll_event() else { panic!() };
 //! assert_eq!(Message::try_from(msg)?, Message::Hello);
@@ -59,6 +64,7 @@ pub mod message;
 pub mod metadata;
 pub mod null;
 pub mod socket_type;
+mod timers;
 pub mod z85;
 
 pub use bytes::Bytes;

@@ -17,6 +17,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::Instant;
 
 use bytes::{BufMut, BytesMut};
 use courier_proto::command::Command;
@@ -183,7 +184,7 @@ fn message(sizes: &[usize]) -> BytesMut {
 fn connection(t: SocketType, limits: Limits) -> Connection {
     let mut cfg = ConnectionConfig::new(t);
     cfg.limits = limits;
-    let mut conn = Connection::new(cfg, Box::new(Null::new()));
+    let mut conn = Connection::new(cfg, Box::new(Null::new()), Instant::now());
     conn.take_output();
     conn
 }
@@ -200,7 +201,7 @@ fn pyzmq_handshake(t: SocketType) -> Vec<u8> {
 fn active(t: SocketType, limits: Limits) -> Connection {
     let mut conn = connection(t, limits);
     let mut input = BytesMut::from(&pyzmq_handshake(t)[..]);
-    conn.receive(&mut input).unwrap();
+    conn.receive(&mut input, Instant::now()).unwrap();
     assert!(conn.is_active() && input.is_empty());
     assert!(matches!(
         conn.poll_event(),
@@ -267,7 +268,7 @@ fn connection_refuses_huge_headers_without_allocating() {
             // Active phase, after a pyzmq handshake.
             let mut conn = active(t, Limits::default());
             let mut input = long_header(0, len);
-            let (result, usage) = measure(|| conn.receive(&mut input));
+            let (result, usage) = measure(|| conn.receive(&mut input, Instant::now()));
             let expected = Err(ConnectionError::Frame(FrameError::FrameTooLarge {
                 len,
                 max,
@@ -283,7 +284,7 @@ fn connection_refuses_huge_headers_without_allocating() {
             let mut conn = connection(t, Limits::default());
             let mut input = BytesMut::from(&pyzmq_handshake(t)[..]);
             input.extend_from_slice(&long_header(FLAG_MORE, len));
-            let (result, usage) = measure(|| conn.receive(&mut input));
+            let (result, usage) = measure(|| conn.receive(&mut input, Instant::now()));
             assert_eq!(result, expected, "{t:?}");
             assert!(usage.peak < TINY, "{t:?} {len}: {usage:?}");
             assert!(matches!(
@@ -295,7 +296,7 @@ fn connection_refuses_huge_headers_without_allocating() {
             let mut conn = connection(t, Limits::default());
             let mut input = BytesMut::from(&pyzmq_handshake(t)[..64]);
             input.extend_from_slice(&long_header(0, len));
-            let (result, usage) = measure(|| conn.receive(&mut input));
+            let (result, usage) = measure(|| conn.receive(&mut input, Instant::now()));
             assert_eq!(result, expected, "{t:?}");
             assert!(usage.peak < TINY, "{t:?} {len}: {usage:?}");
         }
@@ -329,7 +330,7 @@ fn decode_all(limits: Limits, mut buf: BytesMut) -> (Vec<usize>, Option<FrameErr
 fn receive_message(limits: Limits, wire: BytesMut) -> Result<Vec<usize>, ConnectionError> {
     let mut conn = active(SocketType::Router, limits);
     let mut input = wire;
-    conn.receive(&mut input)?;
+    conn.receive(&mut input, Instant::now())?;
     assert!(input.is_empty());
     match &drain(&mut conn)[..] {
         [Event::Message(m)] => Ok(m.iter().map(|f| f.len()).collect()),
@@ -357,7 +358,7 @@ fn max_frame_size_is_inclusive() {
     // Refusing a frame whose body has already arrived allocates nothing either.
     let mut conn = active(SocketType::Router, LIMITS);
     let mut input = message(&[1000, 1001]);
-    let (result, usage) = measure(|| conn.receive(&mut input));
+    let (result, usage) = measure(|| conn.receive(&mut input, Instant::now()));
     assert!(result.is_err());
     assert!(usage.total < TINY, "{usage:?}");
 }
@@ -442,7 +443,7 @@ fn max_command_size_is_inclusive() {
         Frame::command(body(max)).encode(&mut wire);
         assert_eq!(decode_all(limits, wire.clone()), (vec![max], None));
         let mut conn = active(SocketType::Dealer, limits);
-        assert_eq!(conn.receive(&mut wire), Ok(()));
+        assert_eq!(conn.receive(&mut wire, Instant::now()), Ok(()));
         assert_eq!(drain(&mut conn), []);
 
         let mut wire = BytesMut::new();
@@ -456,7 +457,10 @@ fn max_command_size_is_inclusive() {
             (vec![], Some(err.clone()))
         );
         let mut conn = active(SocketType::Dealer, limits);
-        assert_eq!(conn.receive(&mut wire), Err(ConnectionError::Frame(err)));
+        assert_eq!(
+            conn.receive(&mut wire, Instant::now()),
+            Err(ConnectionError::Frame(err))
+        );
     }
 }
 
@@ -484,7 +488,7 @@ fn frames_are_not_copied() {
 
     let mut conn = active(SocketType::Router, limits);
     let mut input = message(&[1 << 20, 1 << 20]);
-    let (result, usage) = measure(|| conn.receive(&mut input));
+    let (result, usage) = measure(|| conn.receive(&mut input, Instant::now()));
     assert_eq!(result, Ok(()));
     assert!(usage.total < TINY, "{usage:?}");
     assert!(matches!(&drain(&mut conn)[..], [Event::Message(m)] if m.total_len() == 2 << 20));
@@ -515,7 +519,7 @@ fn largest_ready_allocation_is_bounded() {
         Command::Ready(meta).encode(&mut input);
         let given = input.len();
         let mut conn = connection(t, Limits::default());
-        let (result, usage) = measure(|| conn.receive(&mut input));
+        let (result, usage) = measure(|| conn.receive(&mut input, Instant::now()));
         assert_eq!(result, Ok(()));
         assert!(conn.is_active());
         let ratio = usage.peak / given;
@@ -544,7 +548,7 @@ fn tiny_messages_allocation_is_proportional() {
         }
         let given = input.len();
         let (result, usage) = measure(|| {
-            let r = conn.receive(&mut input);
+            let r = conn.receive(&mut input, Instant::now());
             (r, conn.poll_event().is_some())
         });
         eprintln!(
@@ -615,7 +619,7 @@ fn random_input_allocation_is_proportional() {
         let given = input.len().max(1);
         let mut conn = active(t, limits);
         let (_, usage) = measure(|| {
-            let r = conn.receive(&mut input);
+            let r = conn.receive(&mut input, Instant::now());
             let events = drain(&mut conn);
             (r, events)
         });

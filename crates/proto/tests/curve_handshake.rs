@@ -2,6 +2,8 @@
 //! metadata, multipart messages, heartbeats, refusals, replays, tampering and wrong keys.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+use std::time::Instant;
+
 use bytes::{Bytes, BytesMut};
 use courier_proto::command::Command;
 use courier_proto::connection::{Connection, ConnectionConfig, ConnectionError, Event};
@@ -53,7 +55,7 @@ fn conn(t: SocketType, id: &'static [u8], curve: &CurveConfig) -> Connection {
             },
         )
         .unwrap();
-    Connection::new(cfg, curve.mechanism())
+    Connection::new(cfg, curve.mechanism(), Instant::now())
 }
 
 /// Moves bytes both ways until neither side has output or one fails; returns each side's
@@ -71,20 +73,20 @@ fn pump(
         to_b.extend_from_slice(&a.take_output());
         to_a.extend_from_slice(&b.take_output());
         if ra.is_ok() {
-            ra = a.receive(&mut to_a);
+            ra = a.receive(&mut to_a, Instant::now());
         }
         if rb.is_ok() {
-            rb = b.receive(&mut to_b);
+            rb = b.receive(&mut to_b, Instant::now());
         }
         if ra.is_err() || rb.is_err() {
             // Deliver the failing side's last words (an ERROR) once more.
             to_b.extend_from_slice(&a.take_output());
             to_a.extend_from_slice(&b.take_output());
             if ra.is_ok() {
-                ra = a.receive(&mut to_a);
+                ra = a.receive(&mut to_a, Instant::now());
             }
             if rb.is_ok() {
-                rb = b.receive(&mut to_b);
+                rb = b.receive(&mut to_b, Instant::now());
             }
             break;
         }
@@ -212,7 +214,7 @@ fn multipart_messages_and_heartbeats_round_trip() {
     );
 
     let mut input = wire;
-    router.receive(&mut input).unwrap();
+    router.receive(&mut input, Instant::now()).unwrap();
     assert_eq!(
         events(&mut router),
         vec![
@@ -226,7 +228,7 @@ fn multipart_messages_and_heartbeats_round_trip() {
     // The PONG and a reply go back through boxes too.
     router.send(&mp(&[b"reply", b"x"])).unwrap();
     let mut input = router.take_output();
-    dealer.receive(&mut input).unwrap();
+    dealer.receive(&mut input, Instant::now()).unwrap();
     assert_eq!(
         events(&mut dealer),
         vec![
@@ -323,9 +325,9 @@ fn replayed_and_reordered_messages_are_rejected() {
     dealer.send(&mp(&[b"once"])).unwrap();
     let first = dealer.take_output();
     let mut input = first.clone();
-    router.receive(&mut input).unwrap();
+    router.receive(&mut input, Instant::now()).unwrap();
     let mut replay = first.clone();
-    let err = router.receive(&mut replay).unwrap_err();
+    let err = router.receive(&mut replay, Instant::now()).unwrap_err();
     assert!(
         matches!(
             curve_error(&err),
@@ -344,9 +346,9 @@ fn replayed_and_reordered_messages_are_rejected() {
     let one = dealer.take_output();
     dealer.send(&mp(&[b"two"])).unwrap();
     let mut two = dealer.take_output();
-    router.receive(&mut two).unwrap();
+    router.receive(&mut two, Instant::now()).unwrap();
     let mut one = one;
-    let err = router.receive(&mut one).unwrap_err();
+    let err = router.receive(&mut one, Instant::now()).unwrap_err();
     assert!(
         matches!(
             curve_error(&err),
@@ -368,13 +370,13 @@ fn tampered_message_is_rejected() {
     let mut wire = dealer.take_output();
     let last = wire.len() - 1;
     wire[last] ^= 0x01;
-    let err = router.receive(&mut wire).unwrap_err();
+    let err = router.receive(&mut wire, Instant::now()).unwrap_err();
     assert_eq!(
         curve_error(&err),
         &CurveError::BadBox { command: "MESSAGE" }
     );
     assert_eq!(
-        router.receive(&mut BytesMut::new()),
+        router.receive(&mut BytesMut::new(), Instant::now()),
         Err(ConnectionError::Failed)
     );
 }
@@ -390,7 +392,7 @@ fn message_sent_to_the_wrong_direction_does_not_open() {
     router.take_output();
     router.send(&mp(&[b"echo"])).unwrap();
     let mut reflected = router.take_output();
-    let err = router.receive(&mut reflected).unwrap_err();
+    let err = router.receive(&mut reflected, Instant::now()).unwrap_err();
     assert_eq!(
         curve_error(&err),
         &CurveError::BadBox { command: "MESSAGE" }
@@ -658,7 +660,7 @@ fn damaged_messages_are_refused() {
         let mut wire = BytesMut::new();
         Frame::data(Bytes::copy_from_slice(body), false).encode(&mut wire);
         let (mut d, _r) = handshake(&keys);
-        let err = d.receive(&mut wire).unwrap_err();
+        let err = d.receive(&mut wire, Instant::now()).unwrap_err();
         assert!(
             matches!(curve_error(&err), CurveError::Malformed { .. }),
             "{body:?}: {err:?}"
@@ -670,7 +672,7 @@ fn damaged_messages_are_refused() {
     r.send(&mp(&[b"via command frame"])).unwrap();
     let mut wire = r.take_output();
     wire[0] |= 0x04;
-    d.receive(&mut wire).unwrap();
+    d.receive(&mut wire, Instant::now()).unwrap();
     assert_eq!(
         events(&mut d),
         vec![Event::Message(mp(&[b"via command frame"]))]
@@ -684,6 +686,7 @@ fn curve_and_null_do_not_mix() {
     let mut null = Connection::new(
         ConnectionConfig::new(SocketType::Router),
         Box::new(courier_proto::null::Null::new()),
+        Instant::now(),
     );
     let (rd, _) = pump(&mut dealer, &mut null);
     assert!(matches!(rd, Err(ConnectionError::Greeting(_))), "{rd:?}");
@@ -704,6 +707,7 @@ fn frame_limits_count_the_frames_not_the_boxes() {
         Connection::new(
             cfg,
             server_config(&keys, Authorizer::allow_any()).mechanism(),
+            Instant::now(),
         )
     };
     for (msg, ok) in [
@@ -719,6 +723,10 @@ fn frame_limits_count_the_frames_not_the_boxes() {
         b.unwrap();
         dealer.send(&msg).unwrap();
         let mut wire = dealer.take_output();
-        assert_eq!(router.receive(&mut wire).is_ok(), ok, "{msg:?}");
+        assert_eq!(
+            router.receive(&mut wire, Instant::now()).is_ok(),
+            ok,
+            "{msg:?}"
+        );
     }
 }

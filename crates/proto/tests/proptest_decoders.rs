@@ -13,6 +13,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::ops::Range;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use courier_proto::command::{Command, RawCommand, MAX_PING_CONTEXT};
@@ -661,7 +662,7 @@ fn empty_multipart_is_refused() {
 fn connection(t: SocketType, limits: Limits) -> Connection {
     let mut cfg = ConnectionConfig::new(t);
     cfg.limits = limits;
-    Connection::new(cfg, Box::new(Null::new()))
+    Connection::new(cfg, Box::new(Null::new()), Instant::now())
 }
 
 #[derive(Debug, PartialEq)]
@@ -685,7 +686,7 @@ fn run_conn(t: SocketType, limits: Limits, data: &[u8], cuts: &[Index]) -> ConnR
     for chunk in chunks(data, cuts) {
         input.extend_from_slice(chunk);
         fed += chunk.len();
-        let result = conn.receive(&mut input);
+        let result = conn.receive(&mut input, Instant::now());
         let consumed = fed - input.len();
         assert_eq!(&input[..], &data[consumed..fed]);
         assert!(conn.wanted(input.len()) >= 1);
@@ -711,7 +712,7 @@ fn run_conn(t: SocketType, limits: Limits, data: &[u8], cuts: &[Index]) -> ConnR
             error = Some(e);
             // A failed connection stays failed.
             assert_eq!(
-                conn.receive(&mut BytesMut::from(&b"\x00\x00"[..])),
+                conn.receive(&mut BytesMut::from(&b"\x00\x00"[..]), Instant::now()),
                 Err(ConnectionError::Failed)
             );
             break;

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // test helpers
 
+use std::time::Instant;
+
 use bytes::{Bytes, BytesMut};
 use courier_proto::command::Command;
 use courier_proto::connection::{Connection, ConnectionConfig, Event};
@@ -25,7 +27,7 @@ const PONG: &[u8] = include_bytes!("vectors/pong.bin");
 fn connection(t: SocketType, identity: &'static [u8]) -> Connection {
     let mut cfg = ConnectionConfig::new(t);
     cfg.identity = Bytes::from_static(identity);
-    Connection::new(cfg, Box::new(Null::new()))
+    Connection::new(cfg, Box::new(Null::new()), Instant::now())
 }
 
 #[test]
@@ -54,7 +56,7 @@ fn ready_of(t: SocketType, identity: &'static [u8]) -> BytesMut {
     let greeting = conn.take_output();
     assert_eq!(greeting.len(), 64);
     let mut input = BytesMut::from(GREETING_DEALER);
-    conn.receive(&mut input).unwrap();
+    conn.receive(&mut input, Instant::now()).unwrap();
     conn.take_output()
 }
 
@@ -120,7 +122,7 @@ fn router_replays_a_pyzmq_dealer_session() {
         let mut events = Vec::new();
         for chunk in [&wire[..split], &wire[split..]] {
             input.extend_from_slice(chunk);
-            conn.receive(&mut input).unwrap();
+            conn.receive(&mut input, Instant::now()).unwrap();
             while let Some(e) = conn.poll_event() {
                 events.push(e);
             }

@@ -94,7 +94,7 @@ pub(crate) async fn drive(
     let mut config = ConnectionConfig::new(core.routing.socket_type());
     config.identity = options.routing_id.clone();
     config.limits = options.limits;
-    let connection = Connection::new(config, options.security.mechanism());
+    let connection = Connection::new(config, options.security.mechanism(), Instant::now());
     let (wake_tx, wake_rx) = async_channel::bounded(1);
     let link = Link {
         conn: Mutex::new(connection),
@@ -251,7 +251,7 @@ async fn read_loop(core: &Core, link: &Link, mut stream: Stream, peer_addr: &str
 
         let result = {
             let mut conn = lock(&link.conn);
-            let result = conn.receive(&mut buf);
+            let result = conn.receive(&mut buf, Instant::now());
             conn.take_events(&mut events);
             if conn.has_output() {
                 link.wake();

@@ -31,6 +31,8 @@
 //! ## Example: a handshake in memory
 //!
 //! ```
+//! use std::time::Instant;
+//!
 //! use bytes::BytesMut;
 //! use courier_proto::connection::{Connection, ConnectionConfig, Event};
 //! use courier_proto::curve::{Authorizer, ClientConfig, CurveConfig, Keypair, ServerConfig};
@@ -46,20 +48,21 @@
 //! ));
 //! let client = CurveConfig::Client(ClientConfig::new(client_keys, *server_keys.public()));
 //!
-//! let mut router = Connection::new(ConnectionConfig::new(SocketType::Router), server.mechanism());
-//! let mut dealer = Connection::new(ConnectionConfig::new(SocketType::Dealer), client.mechanism());
+//! let now = Instant::now();
+//! let mut router = Connection::new(ConnectionConfig::new(SocketType::Router), server.mechanism(), now);
+//! let mut dealer = Connection::new(ConnectionConfig::new(SocketType::Dealer), client.mechanism(), now);
 //! let (mut to_router, mut to_dealer) = (BytesMut::new(), BytesMut::new());
 //! while dealer.has_output() || router.has_output() {
 //!     to_router.extend_from_slice(&dealer.take_output());
 //!     to_dealer.extend_from_slice(&router.take_output());
-//!     dealer.receive(&mut to_dealer)?;
-//!     router.receive(&mut to_router)?;
+//!     dealer.receive(&mut to_dealer, now)?;
+//!     router.receive(&mut to_router, now)?;
 //! }
 //! assert_eq!(router.peer().and_then(|p| p.public_key), Some(allowed));
 //!
 //! dealer.send(&Multipart::single(&b"secret"[..]))?;
 //! to_router.extend_from_slice(&dealer.take_output());
-//! router.receive(&mut to_router)?;
+//! router.receive(&mut to_router, now)?;
 //! assert!(matches!(router.poll_event(), Some(Event::HandshakeComplete(_))));
 //! assert!(matches!(router.poll_event(), Some(Event::Message(m)) if m.frames()[0] == "secret"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
