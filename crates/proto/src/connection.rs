@@ -1021,4 +1021,179 @@ mod tests {
         );
         assert_eq!(err.to_string(), "the peer's heartbeat TTL of 3s expired");
     }
+
+    #[test]
+    fn heartbeat_timeout_defaults_to_the_interval() {
+        let t0 = Instant::now();
+        let (mut d, _r) = pair_active_at(heartbeats(SEC, None, None), t0, t0);
+        d.handle_timeout(t0 + SEC).unwrap();
+        assert_eq!(&d.take_output()[..], &ping_wire(0)[..]);
+        assert_eq!(d.handle_timeout(t0 + 2 * SEC - MS), Ok(()));
+        assert_eq!(
+            d.handle_timeout(t0 + 2 * SEC),
+            Err(ConnectionError::Timeout(Timeout::Heartbeat {
+                silent_for: SEC
+            }))
+        );
+    }
+
+    #[test]
+    fn answered_ping_does_not_time_out() {
+        let t0 = Instant::now();
+        let (mut d, mut r) = pair_active_at(heartbeats(SEC, None, None), t0, t0);
+        d.handle_timeout(t0 + SEC).unwrap();
+        r.receive(&mut d.take_output(), t0 + SEC).unwrap();
+        let mut pong = r.take_output();
+        assert!(pong.len() > 1);
+        // One byte of the PONG (no whole frame yet) is already word from the peer.
+        let mut first = pong.split_to(1);
+        d.receive(&mut first, t0 + 1500 * MS).unwrap();
+        assert!(events(&mut d).is_empty());
+        // So its timeout is gone: next is the PING after this one.
+        assert_eq!(d.poll_timeout(), Some(t0 + 2 * SEC));
+        assert_eq!(d.handle_timeout(t0 + 2 * SEC), Ok(()));
+        assert_eq!(&d.take_output()[..], &ping_wire(0)[..]);
+        first.unsplit(pong);
+        d.receive(&mut first, t0 + 2500 * MS).unwrap();
+        assert_eq!(
+            events(&mut d),
+            vec![Event::Pong {
+                context: Bytes::new()
+            }]
+        );
+        // That answered the second PING too.
+        assert_eq!(d.handle_timeout(t0 + 3 * SEC), Ok(()));
+        assert!(d.is_active());
+    }
+
+    #[test]
+    fn zmtp_3_0_peer_gets_no_heartbeat_timers() {
+        let t0 = Instant::now();
+        let timers = Timers {
+            handshake_timeout: Some(SEC),
+            ..heartbeats(SEC, None, Some(SEC))
+        };
+        let mut d = timed(SocketType::Dealer, timers, t0);
+        let mut input = BytesMut::from(
+            &Greeting {
+                version: (3, 0),
+                ..Greeting::new(crate::greeting::MechanismName::NULL, false)
+            }
+            .encode()[..],
+        );
+        let mut meta = Metadata::new();
+        meta.push(metadata::SOCKET_TYPE, "ROUTER").unwrap();
+        Command::Ready(meta).encode(&mut input);
+        d.receive(&mut input, t0).unwrap();
+        assert_eq!(d.peer().map(|p| p.version), Some((3, 0)));
+        d.take_output();
+        assert_eq!(d.poll_timeout(), None);
+        assert_eq!(d.handle_timeout(t0 + 3600 * SEC), Ok(()));
+        assert!(!d.has_output());
+        assert!(d.is_active());
+    }
+
+    #[test]
+    fn no_ping_after_failure() {
+        let t0 = Instant::now();
+        let (mut d, _r) = pair_active_at(heartbeats(SEC, None, None), t0, t0);
+        // A frame header with an unknown flag bit: the connection fails.
+        assert!(d
+            .receive(&mut BytesMut::from(&b"\x08\x00"[..]), t0 + 500 * MS)
+            .is_err());
+        d.take_output();
+        assert_eq!(d.poll_timeout(), None);
+        assert_eq!(d.handle_timeout(t0 + SEC), Ok(()));
+        assert_eq!(d.handle_timeout(t0 + 10 * SEC), Ok(()));
+        assert!(!d.has_output());
+
+        // Likewise after a timer failed it.
+        let (mut d, _r) = pair_active_at(heartbeats(SEC, None, None), t0, t0);
+        d.handle_timeout(t0 + SEC).unwrap();
+        d.take_output();
+        assert!(d.handle_timeout(t0 + 2 * SEC).is_err());
+        assert_eq!(d.poll_timeout(), None);
+        assert_eq!(d.handle_timeout(t0 + 3 * SEC), Ok(()));
+        assert!(!d.has_output());
+    }
+
+    #[test]
+    fn handle_timeout_early_or_twice_is_a_no_op() {
+        let t0 = Instant::now();
+        let timers = Timers {
+            handshake_timeout: Some(SEC),
+            ..heartbeats(SEC, Some(5 * SEC), Some(3 * SEC))
+        };
+        let mut d = timed(SocketType::Dealer, timers, t0);
+        let greeting = d.take_output();
+        for at in [t0, t0 + SEC - MS] {
+            assert_eq!(d.handle_timeout(at), Ok(()));
+            assert_eq!(d.poll_timeout(), Some(t0 + SEC));
+            assert!(!d.has_output());
+        }
+        let mut r = timed(SocketType::Router, Timers::default(), t0);
+        r.receive(&mut BytesMut::from(&greeting[..]), t0).unwrap();
+        d.receive(&mut r.take_output(), t0 + 500 * MS).unwrap();
+        assert!(d.is_active());
+        d.take_output();
+        let t1 = t0 + 500 * MS;
+        for at in [t1, t1 + SEC - MS] {
+            assert_eq!(d.handle_timeout(at), Ok(()));
+            assert_eq!(d.poll_timeout(), Some(t1 + SEC));
+            assert!(!d.has_output());
+        }
+        // Due: one PING, however often it is called at that moment.
+        d.handle_timeout(t1 + SEC).unwrap();
+        d.handle_timeout(t1 + SEC).unwrap();
+        assert_eq!(&d.take_output()[..], &ping_wire(30)[..]);
+        assert_eq!(d.poll_timeout(), Some(t1 + 2 * SEC));
+    }
+
+    #[test]
+    fn poll_timeout_is_the_earliest_live_deadline() {
+        let t0 = Instant::now();
+        let (mut d, mut r) = pair_active_at(heartbeats(2 * SEC, Some(SEC), None), t0, t0);
+        // The peer asks for 10 s: the next PING (t0 + 2 s) comes first.
+        r.ping(100, Bytes::new()).unwrap();
+        d.receive(&mut r.take_output(), t0).unwrap();
+        assert_eq!(d.poll_timeout(), Some(t0 + 2 * SEC));
+        // PING sent at t0 + 2 s: its timeout (t0 + 3 s) comes before the next PING (t0 + 4 s).
+        d.handle_timeout(t0 + 2 * SEC).unwrap();
+        assert_eq!(d.poll_timeout(), Some(t0 + 3 * SEC));
+        // The peer answers, asking for 1 s now: its TTL (t0 + 3.5 s) comes first.
+        r.ping(10, Bytes::new()).unwrap();
+        d.receive(&mut r.take_output(), t0 + 2500 * MS).unwrap();
+        assert_eq!(d.poll_timeout(), Some(t0 + 3500 * MS));
+        // A PING with TTL 0 withdraws it: the next PING again.
+        r.ping(0, Bytes::new()).unwrap();
+        d.receive(&mut r.take_output(), t0 + 3 * SEC).unwrap();
+        assert_eq!(d.poll_timeout(), Some(t0 + 4 * SEC));
+        assert_eq!(d.handle_timeout(t0 + 3600 * MS), Ok(()));
+        assert!(d.is_active());
+    }
+
+    #[test]
+    fn deadlines_beyond_the_clock_never_fire() {
+        let t0 = Instant::now();
+        let timers = Timers {
+            handshake_timeout: Some(Duration::MAX),
+            ..Timers::default()
+        };
+        let mut d = timed(SocketType::Dealer, timers, t0);
+        assert_eq!(d.poll_timeout(), None);
+        assert_eq!(d.handle_timeout(t0 + 3600 * SEC), Ok(()));
+        let (mut d, _r) = pair_active_at(heartbeats(Duration::MAX, None, None), t0, t0);
+        assert_eq!(d.poll_timeout(), None);
+        assert_eq!(d.handle_timeout(t0 + 3600 * SEC), Ok(()));
+        assert!(!d.has_output());
+    }
+
+    #[test]
+    fn zero_heartbeat_interval_means_no_heartbeats() {
+        let t0 = Instant::now();
+        let (mut d, _r) = pair_active_at(heartbeats(Duration::ZERO, None, None), t0, t0);
+        assert_eq!(d.poll_timeout(), None);
+        assert_eq!(d.handle_timeout(t0 + SEC), Ok(()));
+        assert!(!d.has_output());
+    }
 }

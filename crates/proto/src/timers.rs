@@ -203,3 +203,25 @@ impl TimerState {
         self.config.ttl_deciseconds()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ping_ttl_is_rounded_down_to_deciseconds_and_saturates() {
+        let ttl = |ttl| {
+            Timers {
+                heartbeat_ttl: ttl,
+                ..Timers::default()
+            }
+            .ttl_deciseconds()
+        };
+        assert_eq!(ttl(None), 0);
+        assert_eq!(ttl(Some(Duration::from_millis(99))), 0);
+        assert_eq!(ttl(Some(Duration::from_millis(2590))), 25);
+        assert_eq!(ttl(Some(Duration::from_millis(6_553_500))), u16::MAX);
+        assert_eq!(ttl(Some(Duration::from_millis(6_553_600))), u16::MAX);
+        assert_eq!(ttl(Some(Duration::MAX)), u16::MAX);
+    }
+}
