@@ -3,27 +3,32 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use courier_proto::connection::PeerInfo;
 use courier_proto::message::Multipart;
 use courier_proto::socket_type::SocketType;
 
-use crate::core::{lock, Attachment, Core, Outgoing, Routing};
+use crate::core::{lock, Core};
 use crate::endpoint::Endpoint;
 use crate::error::SocketError;
 use crate::event::SocketEvent;
 use crate::inbox::Inbox;
+use crate::io::ConnHandle;
 use crate::options::{Options, WhenFull};
 use crate::outbox::{Outbox, PushError};
+use crate::pattern::{Attachment, Outgoing, Pattern};
 
-struct DealerRouting {
+/// DEALER's pattern: every connection sends from the socket's one queue (whichever is ready
+/// takes the next messages) and delivers to the socket's one receive queue.
+struct DealerPattern {
     outbox: Arc<Outbox>,
     requeue: Arc<Mutex<VecDeque<Multipart>>>,
     inbox: Arc<Inbox>,
 }
 
-impl Routing for DealerRouting {
+impl Pattern for DealerPattern {
     fn socket_type(&self) -> SocketType {
         SocketType::Dealer
     }
@@ -32,7 +37,7 @@ impl Routing for DealerRouting {
         &self,
         _conn_id: u64,
         peer: &PeerInfo,
-        _kick: async_channel::Sender<()>,
+        _handle: ConnHandle,
     ) -> Result<Attachment, String> {
         Ok(Attachment {
             outgoing: Outgoing::Shared {
@@ -55,7 +60,7 @@ impl Routing for DealerRouting {
 /// with backoff, and messages a failed connection could not write are sent again on the next.
 pub struct Dealer {
     core: Arc<Core>,
-    routing: Arc<DealerRouting>,
+    routing: Arc<DealerPattern>,
     outbox: Arc<Outbox>,
     inbox: Arc<Inbox>,
 }
@@ -65,7 +70,7 @@ impl Dealer {
     pub fn new(options: Options) -> Dealer {
         let outbox = Arc::new(Outbox::new(options.send_hwm));
         let inbox = Arc::new(Inbox::new(options.recv_hwm));
-        let routing = Arc::new(DealerRouting {
+        let routing = Arc::new(DealerPattern {
             outbox: Arc::clone(&outbox),
             requeue: Arc::new(Mutex::new(VecDeque::new())),
             inbox: Arc::clone(&inbox),
@@ -87,7 +92,13 @@ impl Dealer {
 
     /// Listens on `endpoint`; returns the endpoint bound (with the real port for port 0).
     pub async fn bind(&self, endpoint: &str) -> Result<Endpoint, SocketError> {
-        self.core.bind(endpoint).await
+        self.core.bind(endpoint)
+    }
+
+    /// [`bind`](Dealer::bind) for programs without an async runtime (binding does not wait
+    /// for anything but the system call).
+    pub fn bind_blocking(&self, endpoint: &str) -> Result<Endpoint, SocketError> {
+        self.core.bind(endpoint)
     }
 
     /// Queues a message. At the high-water mark it waits, or fails with
@@ -99,19 +110,60 @@ impl Dealer {
         }
     }
 
-    /// Queues a message if there is room.
-    pub fn try_send(&self, msg: Multipart) -> Result<(), SocketError> {
-        self.outbox.try_push(msg).map_err(|e| match e {
+    /// [`send`](Dealer::send), blocking the calling thread while the queue is full.
+    pub fn send_blocking(&self, msg: Multipart) -> Result<(), SocketError> {
+        match self.core.options.when_full {
+            WhenFull::Block => self.push_until(msg, None),
+            WhenFull::Error => self.try_send(msg),
+        }
+    }
+
+    /// Queues a message, blocking the calling thread for at most `timeout` while the queue
+    /// is full; [`SocketError::Timeout`] if it stays full.
+    pub fn send_timeout(&self, msg: Multipart, timeout: Duration) -> Result<(), SocketError> {
+        self.push_until(msg, Some(Instant::now() + timeout))
+            .map_err(|e| match e {
+                SocketError::QueueFull { .. } => SocketError::Timeout(timeout),
+                e => e,
+            })
+    }
+
+    fn push_until(&self, msg: Multipart, deadline: Option<Instant>) -> Result<(), SocketError> {
+        self.outbox
+            .push_blocking(msg, deadline)
+            .map_err(|e| self.push_error(e))
+    }
+
+    fn push_error(&self, e: PushError) -> SocketError {
+        match e {
             PushError::Full(_) => SocketError::QueueFull {
                 hwm: self.core.options.send_hwm,
             },
             PushError::Closed(_) => SocketError::Closed,
-        })
+        }
+    }
+
+    /// Queues a message if there is room.
+    pub fn try_send(&self, msg: Multipart) -> Result<(), SocketError> {
+        self.outbox.try_push(msg).map_err(|e| self.push_error(e))
     }
 
     /// Receives the next message.
     pub async fn recv(&self) -> Result<Multipart, SocketError> {
         Ok(self.inbox.pop().await)
+    }
+
+    /// Receives the next message, blocking the calling thread until one comes.
+    pub fn recv_blocking(&self) -> Result<Multipart, SocketError> {
+        self.inbox.pop_blocking(None).ok_or(SocketError::Closed)
+    }
+
+    /// Receives the next message, blocking the calling thread for at most `timeout`;
+    /// [`SocketError::Timeout`] if none came.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Multipart, SocketError> {
+        self.inbox
+            .pop_blocking(Some(Instant::now() + timeout))
+            .ok_or(SocketError::Timeout(timeout))
     }
 
     /// Receives a message if one is waiting.
@@ -143,6 +195,19 @@ impl Dealer {
         self.core
             .close(|| out.is_empty() && lock(&routing.requeue).is_empty())
             .await;
+        self.unsent_after_close()
+    }
+
+    /// [`close`](Dealer::close), blocking the calling thread.
+    pub fn close_blocking(self) -> usize {
+        let routing = Arc::clone(&self.routing);
+        let out = Arc::clone(&self.outbox);
+        self.core
+            .close_blocking(|| out.is_empty() && lock(&routing.requeue).is_empty());
+        self.unsent_after_close()
+    }
+
+    fn unsent_after_close(&self) -> usize {
         let unsent = self.queued();
         if unsent > 0 {
             log::warn!("DEALER closed with {unsent} message(s) unsent (linger expired)");
@@ -153,8 +218,7 @@ impl Dealer {
 
 impl Drop for Dealer {
     fn drop(&mut self) {
-        self.core.no_new.fire();
-        self.core.stop.fire();
+        self.core.stop_now();
         self.outbox.close();
     }
 }

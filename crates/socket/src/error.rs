@@ -1,6 +1,7 @@
 //! Socket errors.
 
 use std::io;
+use std::time::Duration;
 
 use bytes::Bytes;
 use thiserror::Error;
@@ -37,4 +38,7 @@ pub enum SocketError {
     /// The socket is closed.
     #[error("socket closed")]
     Closed,
+    /// A blocking call with a timeout gave up.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
 }

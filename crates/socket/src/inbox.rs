@@ -3,76 +3,92 @@
 //! A connection hands over all the messages decoded from one read at once (one lock and one
 //! wake-up per read, not per message: at 64-byte messages a read brings hundreds), and when the
 //! queue is empty it swaps its batch in without moving the messages. The queue holds at most
-//! `hwm` messages; a connection with more waits for room, and meanwhile does not read, so TCP
-//! pushes back on its peer.
+//! `hwm` messages; a connection with more leaves its [`IoWaker`] and stops reading (TCP pushes
+//! back on its peer) until the application makes room.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::time::Instant;
 
 use courier_proto::message::Multipart;
-use event_listener::{Event, EventListener};
+use event_listener::{Event, Listener};
 
 use crate::core::lock;
+use crate::io::IoWaker;
+
+struct Inner {
+    queue: VecDeque<Multipart>,
+    /// Connections waiting for room.
+    blocked: Vec<IoWaker>,
+}
 
 /// The receive queue shared by a socket's connections.
 pub(crate) struct Inbox {
-    queue: Mutex<VecDeque<Multipart>>,
+    inner: Mutex<Inner>,
     hwm: usize,
     /// Messages are waiting (notified for as many listeners as there are messages).
     ready: Event,
-    /// The queue went below its high-water mark.
-    room: Event,
 }
 
 impl Inbox {
     /// An empty queue that holds up to `hwm` messages (at least one).
     pub fn new(hwm: usize) -> Inbox {
         Inbox {
-            queue: Mutex::new(VecDeque::new()),
+            inner: Mutex::new(Inner {
+                queue: VecDeque::new(),
+                blocked: Vec::new(),
+            }),
             hwm: hwm.max(1),
             ready: Event::new(),
-            room: Event::new(),
         }
     }
 
     /// Moves messages from the front of `batch` to the queue while there is room; returns
-    /// whether `batch` is now empty.
-    pub fn push(&self, batch: &mut VecDeque<Multipart>) -> bool {
+    /// whether `batch` is now empty. If it is not, `waker` is woken when room is made.
+    pub fn push(&self, batch: &mut VecDeque<Multipart>, waker: &IoWaker) -> bool {
         if batch.is_empty() {
             return true;
         }
         let queued = {
-            let mut queue = lock(&self.queue);
-            let room = self.hwm.saturating_sub(queue.len());
-            if room == 0 {
+            let mut inner = lock(&self.inner);
+            let room = self.hwm.saturating_sub(inner.queue.len());
+            let n = room.min(batch.len());
+            if inner.queue.is_empty() && n == batch.len() {
+                std::mem::swap(&mut inner.queue, batch);
+            } else {
+                inner.queue.extend(batch.drain(..n));
+            }
+            if !batch.is_empty() && !inner.blocked.iter().any(|w| w.same(waker)) {
+                inner.blocked.push(waker.clone());
+            }
+            if n == 0 {
                 return false;
             }
-            if queue.is_empty() && batch.len() <= room {
-                std::mem::swap(&mut *queue, batch);
-            } else {
-                let n = room.min(batch.len());
-                queue.extend(batch.drain(..n));
-            }
-            queue.len()
+            inner.queue.len()
         };
         self.ready.notify(queued);
         batch.is_empty()
     }
 
-    /// A listener woken when room is made; make it, then `push` again, then wait on it.
-    pub fn room_listener(&self) -> EventListener {
-        self.room.listen()
-    }
-
     /// Takes the next message if one is waiting.
     pub fn try_pop(&self) -> Option<Multipart> {
-        let (msg, was_full) = {
-            let mut queue = lock(&self.queue);
-            let was_full = queue.len() >= self.hwm;
-            (queue.pop_front(), was_full)
+        let (msg, blocked) = {
+            let mut inner = lock(&self.inner);
+            let msg = inner.queue.pop_front();
+            // Wake blocked connections once a good part of the queue is free, not for every
+            // message taken (a connection then delivers a batch, not one message).
+            let blocked = if msg.is_some()
+                && !inner.blocked.is_empty()
+                && inner.queue.len() <= self.hwm / 2
+            {
+                std::mem::take(&mut inner.blocked)
+            } else {
+                Vec::new()
+            };
+            (msg, blocked)
         };
-        if was_full && msg.is_some() {
-            self.room.notify(usize::MAX);
+        for w in blocked {
+            w.wake();
         }
         msg
     }
@@ -91,75 +107,24 @@ impl Inbox {
         }
     }
 
-    /// Messages waiting.
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        lock(&self.queue).len()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use bytes::Bytes;
-
-    fn msg(n: u8) -> Multipart {
-        Multipart::single(Bytes::copy_from_slice(&[n]))
-    }
-
-    fn batch(range: std::ops::Range<u8>) -> VecDeque<Multipart> {
-        range.map(msg).collect()
-    }
-
-    #[test]
-    fn batches_keep_their_order_and_the_hwm_holds() {
-        let inbox = Inbox::new(5);
-        let mut a = batch(0..3);
-        assert!(inbox.push(&mut a));
-        let mut b = batch(3..8);
-        assert!(!inbox.push(&mut b), "only 2 of 5 fit");
-        assert_eq!(inbox.len(), 5);
-        assert_eq!(b.len(), 3);
-        assert!(!inbox.push(&mut b), "no room at all");
-        for n in 0..2 {
-            assert_eq!(inbox.try_pop(), Some(msg(n)));
-        }
-        assert!(!inbox.push(&mut b));
-        assert_eq!(b.len(), 1);
-        for n in 2..7 {
-            assert_eq!(inbox.try_pop(), Some(msg(n)));
-        }
-        assert!(inbox.push(&mut b));
-        assert_eq!(inbox.try_pop(), Some(msg(7)));
-        assert_eq!(inbox.try_pop(), None);
-    }
-
-    #[test]
-    fn a_waiting_receiver_is_woken_and_a_full_queue_makes_room() {
-        let inbox = std::sync::Arc::new(Inbox::new(2));
-        let taker = {
-            let inbox = std::sync::Arc::clone(&inbox);
-            std::thread::spawn(move || {
-                crate::runtime::block_on(async {
-                    let mut got = Vec::new();
-                    for _ in 0..6 {
-                        got.push(inbox.pop().await);
-                    }
-                    got
-                })
-            })
-        };
-        let mut pending = batch(0..6);
-        crate::runtime::block_on(async {
-            while !inbox.push(&mut pending) {
-                let room = inbox.room_listener();
-                if inbox.push(&mut pending) {
-                    break;
-                }
-                room.await;
+    /// Takes the next message, blocking the thread until one comes or `deadline` passes.
+    pub fn pop_blocking(&self, deadline: Option<Instant>) -> Option<Multipart> {
+        loop {
+            if let Some(msg) = self.try_pop() {
+                return Some(msg);
             }
-        });
-        let got = taker.join().unwrap();
-        assert_eq!(got, (0..6).map(msg).collect::<Vec<_>>());
+            let listener = self.ready.listen();
+            if let Some(msg) = self.try_pop() {
+                return Some(msg);
+            }
+            match deadline {
+                None => listener.wait(),
+                Some(d) => {
+                    if listener.wait_deadline(d).is_none() && Instant::now() >= d {
+                        return self.try_pop();
+                    }
+                }
+            }
+        }
     }
 }

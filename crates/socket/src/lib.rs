@@ -42,19 +42,21 @@
 mod core;
 mod dealer;
 mod endpoint;
-mod engine;
 mod error;
 mod event;
 mod inbox;
+mod io;
 mod options;
 mod outbox;
+mod pattern;
 mod router;
 pub mod runtime;
 
 pub use dealer::Dealer;
 pub use endpoint::{Endpoint, EndpointError};
 pub use error::SocketError;
-pub use event::SocketEvent;
+pub use event::{DropReason, Reason, SocketEvent};
+pub use io::{io_threads, set_io_threads, Sleep, IO_THREADS_VAR};
 pub use options::{Options, Security, WhenFull};
 pub use router::Router;
 

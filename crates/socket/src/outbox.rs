@@ -1,17 +1,20 @@
-//! A send queue: the application puts messages in one at a time, a connection's writer takes
-//! them out in batches (one lock for up to a write's worth of messages).
+//! A send queue: the application puts messages in one at a time, a connection's I/O thread
+//! takes them out in batches (one lock for up to a write's worth of messages).
 //!
-//! Each side is woken only when the other may be waiting for it: a count of waiters, read under
-//! the queue's lock, spares the notification (and its own lock) on the busy path.
+//! Each side is woken only when it may be waiting: a connection that found the queue empty
+//! leaves its [`IoWaker`] in it, and the next push wakes it; a sender waiting for room is
+//! counted, and a take notifies only when someone waits.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::Instant;
 
 use courier_proto::message::Multipart;
-use event_listener::Event;
+use event_listener::{Event, Listener};
 
 use crate::core::lock;
+use crate::io::IoWaker;
 
 /// Why a message could not be queued; it comes back.
 pub(crate) enum PushError {
@@ -36,14 +39,17 @@ pub(crate) fn count_within(queue: &VecDeque<Multipart>, max: usize, max_bytes: u
     n
 }
 
+struct Inner {
+    queue: VecDeque<Multipart>,
+    /// Connections waiting for a message.
+    writers: Vec<IoWaker>,
+}
+
 /// A bounded send queue.
 pub(crate) struct Outbox {
-    queue: Mutex<VecDeque<Multipart>>,
+    inner: Mutex<Inner>,
     hwm: usize,
     closed: AtomicBool,
-    /// Messages arrived (for writers waiting in `wait_ready`).
-    ready: Event,
-    ready_waiters: AtomicUsize,
     /// Room was made (for senders waiting in `push`).
     room: Event,
     room_waiters: AtomicUsize,
@@ -65,15 +71,22 @@ impl Drop for Waiting<'_> {
     }
 }
 
+fn wake_all(writers: Vec<IoWaker>) {
+    for w in writers {
+        w.wake();
+    }
+}
+
 impl Outbox {
     /// An empty queue holding up to `hwm` messages (at least one).
     pub fn new(hwm: usize) -> Outbox {
         Outbox {
-            queue: Mutex::new(VecDeque::new()),
+            inner: Mutex::new(Inner {
+                queue: VecDeque::new(),
+                writers: Vec::new(),
+            }),
             hwm: hwm.max(1),
             closed: AtomicBool::new(false),
-            ready: Event::new(),
-            ready_waiters: AtomicUsize::new(0),
             room: Event::new(),
             room_waiters: AtomicUsize::new(0),
         }
@@ -81,23 +94,20 @@ impl Outbox {
 
     /// Queues `msg` if there is room.
     pub fn try_push(&self, msg: Multipart) -> Result<(), PushError> {
-        let wake = {
-            let mut queue = lock(&self.queue);
+        let writers = {
+            let mut inner = lock(&self.inner);
             if self.closed.load(Ordering::SeqCst) {
                 return Err(PushError::Closed(msg));
             }
-            if queue.len() >= self.hwm {
+            if inner.queue.len() >= self.hwm {
                 return Err(PushError::Full(msg));
             }
-            queue.push_back(msg);
-            // Read under the lock: a writer counts itself before it looks at the queue.
-            (self.ready_waiters.load(Ordering::SeqCst) > 0).then_some(queue.len())
+            inner.queue.push_back(msg);
+            // Every waiting connection (a DEALER's connections share the queue): each takes
+            // no more than a write's worth, so the others get the rest.
+            std::mem::take(&mut inner.writers)
         };
-        // As many writers as there are messages (a DEALER's connections share the queue): one
-        // woken writer would otherwise keep taking while the others sleep.
-        if let Some(queued) = wake {
-            self.ready.notify(queued);
-        }
+        wake_all(writers);
         Ok(())
     }
 
@@ -120,20 +130,61 @@ impl Outbox {
         }
     }
 
+    /// Queues `msg`, blocking the thread until there is room or `deadline` passes.
+    pub fn push_blocking(
+        &self,
+        mut msg: Multipart,
+        deadline: Option<Instant>,
+    ) -> Result<(), PushError> {
+        loop {
+            match self.try_push(msg) {
+                Err(PushError::Full(m)) => msg = m,
+                other => return other,
+            }
+            let listener = self.room.listen();
+            let _waiting = Waiting::new(&self.room_waiters);
+            match self.try_push(msg) {
+                Err(PushError::Full(m)) => msg = m,
+                other => return other,
+            }
+            match deadline {
+                None => listener.wait(),
+                Some(d) => {
+                    if listener.wait_deadline(d).is_none() && Instant::now() >= d {
+                        return self.try_push(msg);
+                    }
+                }
+            }
+        }
+    }
+
     /// Moves messages from the front of the queue to the back of `into`: up to `max` of them
-    /// and `max_bytes` of frames (but at least one), so that a writer takes no more than it
-    /// is about to write (a DEALER's other connections get the rest). Returns how many.
-    pub fn take(&self, into: &mut VecDeque<Multipart>, max: usize, max_bytes: usize) -> usize {
+    /// and `max_bytes` of frames (but at least one). With none waiting, `writer` (if any) is
+    /// woken by the next push (or close). Returns how many.
+    pub fn take_or_wait(
+        &self,
+        into: &mut VecDeque<Multipart>,
+        max: usize,
+        max_bytes: usize,
+        writer: Option<&IoWaker>,
+    ) -> usize {
         let (n, waiters) = {
-            let mut queue = lock(&self.queue);
-            let n = count_within(&queue, max, max_bytes);
+            let mut inner = lock(&self.inner);
+            let n = count_within(&inner.queue, max, max_bytes);
             if n == 0 {
+                if let Some(writer) = writer {
+                    if !self.closed.load(Ordering::SeqCst)
+                        && !inner.writers.iter().any(|w| w.same(writer))
+                    {
+                        inner.writers.push(writer.clone());
+                    }
+                }
                 return 0;
             }
-            if into.is_empty() && n == queue.len() {
-                std::mem::swap(&mut *queue, into);
+            if into.is_empty() && n == inner.queue.len() {
+                std::mem::swap(&mut inner.queue, into);
             } else {
-                into.extend(queue.drain(..n));
+                into.extend(inner.queue.drain(..n));
             }
             (n, self.room_waiters.load(Ordering::SeqCst))
         };
@@ -143,45 +194,38 @@ impl Outbox {
         n
     }
 
-    /// Waits until the queue has a message or is closed.
-    pub async fn wait_ready(&self) {
-        loop {
-            if self.is_closed() || !self.is_empty() {
-                return;
-            }
-            let listener = self.ready.listen();
-            let _waiting = Waiting::new(&self.ready_waiters);
-            if self.is_closed() || !self.is_empty() {
-                return;
-            }
-            listener.await;
-        }
+    /// Wakes the connections waiting for messages (messages were put back for them).
+    pub fn wake_writers(&self) {
+        let writers = std::mem::take(&mut lock(&self.inner).writers);
+        wake_all(writers);
     }
 
     /// Closes the queue: pushes fail from now on, and waiters wake up. Queued messages stay
     /// (a writer may still send them, or they are counted as dropped).
     pub fn close(&self) {
-        {
-            let _queue = lock(&self.queue);
+        let writers = {
+            let mut inner = lock(&self.inner);
             self.closed.store(true, Ordering::SeqCst);
-        }
-        self.ready.notify(usize::MAX);
+            std::mem::take(&mut inner.writers)
+        };
+        wake_all(writers);
         self.room.notify(usize::MAX);
     }
 
     /// Whether the queue is closed.
+    #[allow(dead_code)]
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
     }
 
     /// Messages queued.
     pub fn len(&self) -> usize {
-        lock(&self.queue).len()
+        lock(&self.inner).queue.len()
     }
 
     /// Whether no message is queued.
     pub fn is_empty(&self) -> bool {
-        lock(&self.queue).is_empty()
+        lock(&self.inner).queue.is_empty()
     }
 }
 
@@ -193,10 +237,13 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::runtime;
 
     fn msg(n: u32) -> Multipart {
         Multipart::single(Bytes::copy_from_slice(&n.to_be_bytes()))
+    }
+
+    fn take(out: &Outbox, into: &mut VecDeque<Multipart>, max: usize, bytes: usize) -> usize {
+        out.take_or_wait(into, max, bytes, None)
     }
 
     #[test]
@@ -207,10 +254,10 @@ mod tests {
         }
         assert!(matches!(out.try_push(msg(3)), Err(PushError::Full(_))));
         let mut got = VecDeque::new();
-        assert_eq!(out.take(&mut got, 2, usize::MAX), 2);
+        assert_eq!(take(&out, &mut got, 2, usize::MAX), 2);
         assert!(out.try_push(msg(3)).is_ok());
-        assert_eq!(out.take(&mut got, 10, usize::MAX), 2);
-        assert_eq!(out.take(&mut got, 10, usize::MAX), 0);
+        assert_eq!(take(&out, &mut got, 10, usize::MAX), 2);
+        assert_eq!(take(&out, &mut got, 10, usize::MAX), 0);
         assert_eq!(Vec::from(got), (0..4).map(msg).collect::<Vec<_>>());
         out.close();
         assert!(matches!(out.try_push(msg(9)), Err(PushError::Closed(_))));
@@ -226,49 +273,52 @@ mod tests {
         assert!(out.try_push(msg(7)).is_ok());
         let mut got = VecDeque::new();
         assert_eq!(
-            out.take(&mut got, 10, 10),
+            take(&out, &mut got, 10, 10),
             1,
             "one over the budget still goes"
         );
-        assert_eq!(out.take(&mut got, 10, 2000), 2, "two of 1000 fit in 2000");
-        assert_eq!(out.take(&mut got, 10, 0), 1);
+        assert_eq!(take(&out, &mut got, 10, 2000), 2, "two of 1000 fit in 2000");
+        assert_eq!(take(&out, &mut got, 10, 0), 1);
         assert_eq!(got.len(), 4);
         assert_eq!(got.back(), Some(&msg(7)));
     }
 
     #[test]
-    fn a_blocked_sender_and_a_waiting_writer_both_wake() {
-        const N: u32 = 10_000;
+    fn a_blocked_sender_wakes_when_room_is_made_and_at_its_deadline() {
+        const N: u32 = 2_000;
         let out = Arc::new(Outbox::new(4));
         let sender = {
             let out = Arc::clone(&out);
             std::thread::spawn(move || {
-                runtime::block_on(async {
-                    for n in 0..N {
-                        assert!(out.push(msg(n)).await.is_ok());
-                    }
-                })
+                for n in 0..N {
+                    assert!(out.push_blocking(msg(n), None).is_ok());
+                }
             })
         };
-        let got = runtime::block_on(async {
-            let mut got = VecDeque::new();
-            while got.len() < N as usize {
-                out.wait_ready().await;
-                out.take(&mut got, 3, usize::MAX);
+        let mut got = VecDeque::new();
+        while got.len() < N as usize {
+            if take(&out, &mut got, 3, usize::MAX) == 0 {
+                std::thread::yield_now();
             }
-            got
-        });
+        }
         sender.join().unwrap();
         assert_eq!(Vec::from(got), (0..N).map(msg).collect::<Vec<_>>());
+        let full = Outbox::new(1);
+        assert!(full.try_push(msg(0)).is_ok());
+        let deadline = Instant::now() + Duration::from_millis(20);
+        assert!(matches!(
+            full.push_blocking(msg(1), Some(deadline)),
+            Err(PushError::Full(_))
+        ));
     }
 
     #[test]
-    fn close_wakes_a_waiting_writer_and_a_blocked_sender() {
+    fn close_wakes_a_blocked_sender() {
         let out = Arc::new(Outbox::new(1));
         assert!(out.try_push(msg(0)).is_ok());
         let sender = {
             let out = Arc::clone(&out);
-            std::thread::spawn(move || runtime::block_on(out.push(msg(1))).is_err())
+            std::thread::spawn(move || futures::executor::block_on(out.push(msg(1))).is_err())
         };
         std::thread::sleep(Duration::from_millis(50));
         out.close();
@@ -276,14 +326,5 @@ mod tests {
             sender.join().unwrap(),
             "the blocked push gives its message back"
         );
-        let empty = Outbox::new(1);
-        let empty = Arc::new(empty);
-        let writer = {
-            let empty = Arc::clone(&empty);
-            std::thread::spawn(move || runtime::block_on(empty.wait_ready()))
-        };
-        std::thread::sleep(Duration::from_millis(50));
-        empty.close();
-        writer.join().unwrap();
     }
 }

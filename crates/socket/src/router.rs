@@ -5,28 +5,33 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use courier_proto::connection::PeerInfo;
 use courier_proto::message::Multipart;
 use courier_proto::socket_type::SocketType;
 
-use crate::core::{lock, Attachment, Core, Outgoing, Routing};
+use crate::core::{lock, Core};
 use crate::endpoint::Endpoint;
 use crate::error::SocketError;
-use crate::event::SocketEvent;
+use crate::event::{DropReason, SocketEvent};
 use crate::inbox::Inbox;
+use crate::io::ConnHandle;
 use crate::options::{Options, WhenFull};
 use crate::outbox::{Outbox, PushError};
+use crate::pattern::{Attachment, Outgoing, Pattern};
 
 struct PeerEntry {
     conn_id: u64,
     public_key: Option<[u8; 32]>,
     queue: Arc<Outbox>,
-    kick: async_channel::Sender<()>,
+    handle: ConnHandle,
 }
 
-struct RouterRouting {
+/// ROUTER's pattern: each peer has its own send queue, found by routing id; received
+/// messages get the sender's routing id in front.
+struct RouterPattern {
     peers: Mutex<HashMap<Bytes, PeerEntry>>,
     inbox: Arc<Inbox>,
     next_id: AtomicU32,
@@ -34,7 +39,7 @@ struct RouterRouting {
     send_hwm: usize,
 }
 
-impl RouterRouting {
+impl RouterPattern {
     /// A libzmq-style generated routing id: a zero octet and a 32-bit counter.
     fn generate_id(&self) -> Bytes {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -45,7 +50,7 @@ impl RouterRouting {
     }
 }
 
-impl Routing for RouterRouting {
+impl Pattern for RouterPattern {
     fn socket_type(&self) -> SocketType {
         SocketType::Router
     }
@@ -54,7 +59,7 @@ impl Routing for RouterRouting {
         &self,
         conn_id: u64,
         peer: &PeerInfo,
-        kick: async_channel::Sender<()>,
+        handle: ConnHandle,
     ) -> Result<Attachment, String> {
         let mut peers = lock(&self.peers);
         let routing_id = if peer.identity.is_empty() {
@@ -77,7 +82,7 @@ impl Routing for RouterRouting {
                 "ROUTER socket: routing id {} reconnected; handing over from the old connection",
                 routing_id.escape_ascii()
             );
-            old.kick.close();
+            old.handle.kick();
             old.queue.close();
         }
         // Grows as used (a `VecDeque`), holding up to `send_hwm`.
@@ -88,7 +93,7 @@ impl Routing for RouterRouting {
                 conn_id,
                 public_key: peer.public_key,
                 queue: Arc::clone(&queue),
-                kick,
+                handle,
             },
         );
         Ok(Attachment {
@@ -119,7 +124,7 @@ impl Routing for RouterRouting {
 /// 32-bit counter, as libzmq does).
 pub struct Router {
     core: Arc<Core>,
-    routing: Arc<RouterRouting>,
+    routing: Arc<RouterPattern>,
     inbox: Arc<Inbox>,
 }
 
@@ -127,7 +132,7 @@ impl Router {
     /// A ROUTER with these options.
     pub fn new(options: Options) -> Router {
         let inbox = Arc::new(Inbox::new(options.recv_hwm));
-        let routing = Arc::new(RouterRouting {
+        let routing = Arc::new(RouterPattern {
             peers: Mutex::new(HashMap::new()),
             inbox: Arc::clone(&inbox),
             next_id: AtomicU32::new(random_u32()),
@@ -144,7 +149,12 @@ impl Router {
 
     /// Listens on `endpoint`; returns the endpoint bound (with the real port for port 0).
     pub async fn bind(&self, endpoint: &str) -> Result<Endpoint, SocketError> {
-        self.core.bind(endpoint).await
+        self.core.bind(endpoint)
+    }
+
+    /// [`bind`](Router::bind) for programs without an async runtime.
+    pub fn bind_blocking(&self, endpoint: &str) -> Result<Endpoint, SocketError> {
+        self.core.bind(endpoint)
     }
 
     /// Connects to `endpoint` in the background and keeps the connection up.
@@ -158,6 +168,46 @@ impl Router {
     /// (libzmq's default), or with `router_mandatory` an error (a full queue waits instead if
     /// the socket is set to [`WhenFull::Block`]).
     pub async fn send(&self, msg: Multipart) -> Result<(), SocketError> {
+        match self.route(msg)? {
+            Routed::Done => Ok(()),
+            Routed::Wait(queue, rest, routing_id) => queue
+                .push(rest)
+                .await
+                .map_err(|_| SocketError::UnknownPeer(routing_id)),
+        }
+    }
+
+    /// [`send`](Router::send), blocking the calling thread where `send` would wait.
+    pub fn send_blocking(&self, msg: Multipart) -> Result<(), SocketError> {
+        self.send_until(msg, None)
+    }
+
+    /// [`send`](Router::send), blocking the calling thread for at most `timeout` where `send`
+    /// would wait; [`SocketError::Timeout`] if the peer's queue stays full.
+    pub fn send_timeout(&self, msg: Multipart, timeout: Duration) -> Result<(), SocketError> {
+        self.send_until(msg, Some(Instant::now() + timeout))
+            .map_err(|e| match e {
+                SocketError::QueueFull { .. } => SocketError::Timeout(timeout),
+                e => e,
+            })
+    }
+
+    fn send_until(&self, msg: Multipart, deadline: Option<Instant>) -> Result<(), SocketError> {
+        match self.route(msg)? {
+            Routed::Done => Ok(()),
+            Routed::Wait(queue, rest, routing_id) => {
+                queue.push_blocking(rest, deadline).map_err(|e| match e {
+                    PushError::Full(_) => SocketError::QueueFull {
+                        hwm: self.core.options.send_hwm,
+                    },
+                    PushError::Closed(_) => SocketError::UnknownPeer(routing_id),
+                })
+            }
+        }
+    }
+
+    /// Queues `msg` for its peer, or says that the caller must wait for room.
+    fn route(&self, msg: Multipart) -> Result<Routed, SocketError> {
         let (routing_id, rest) = msg.pop_front();
         let rest = rest.ok_or(SocketError::MissingRoutingId)?;
         let queue = lock(&self.routing.peers)
@@ -174,28 +224,27 @@ impl Router {
                 SocketEvent::MessagesDropped {
                     routing_id,
                     count: 1,
-                    reason: "no connected peer has this routing id".into(),
+                    reason: DropReason::UnknownPeer,
                 },
             );
-            return Ok(());
+            return Ok(Routed::Done);
         };
         match queue.try_push(rest) {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(Routed::Done),
             Err(PushError::Full(rest)) => {
                 if !options.router_mandatory {
                     self.core.emit(SocketEvent::MessagesDropped {
                         routing_id,
                         count: 1,
-                        reason: format!("the peer's send queue is full ({})", options.send_hwm),
+                        reason: DropReason::QueueFull {
+                            hwm: options.send_hwm,
+                        },
                     });
-                    return Ok(());
+                    return Ok(Routed::Done);
                 }
                 match options.when_full {
-                    // Wait for the peer's writer to make room (mandatory + block).
-                    WhenFull::Block => queue
-                        .push(rest)
-                        .await
-                        .map_err(|_| SocketError::UnknownPeer(routing_id)),
+                    // Wait for the peer's connection to make room (mandatory + block).
+                    WhenFull::Block => Ok(Routed::Wait(queue, rest, routing_id)),
                     WhenFull::Error => Err(SocketError::QueueFull {
                         hwm: options.send_hwm,
                     }),
@@ -208,9 +257,9 @@ impl Router {
                 self.core.emit(SocketEvent::MessagesDropped {
                     routing_id,
                     count: 1,
-                    reason: "the peer disconnected".into(),
+                    reason: DropReason::PeerGone,
                 });
-                Ok(())
+                Ok(Routed::Done)
             }
         }
     }
@@ -218,6 +267,19 @@ impl Router {
     /// Receives the next message; its first frame is the sender's routing id.
     pub async fn recv(&self) -> Result<Multipart, SocketError> {
         Ok(self.inbox.pop().await)
+    }
+
+    /// Receives the next message, blocking the calling thread until one comes.
+    pub fn recv_blocking(&self) -> Result<Multipart, SocketError> {
+        self.inbox.pop_blocking(None).ok_or(SocketError::Closed)
+    }
+
+    /// Receives the next message, blocking the calling thread for at most `timeout`;
+    /// [`SocketError::Timeout`] if none came.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Multipart, SocketError> {
+        self.inbox
+            .pop_blocking(Some(Instant::now() + timeout))
+            .ok_or(SocketError::Timeout(timeout))
     }
 
     /// Receives a message if one is waiting.
@@ -245,7 +307,7 @@ impl Router {
     /// Closes the connection of the peer with this routing id; returns whether there was one.
     pub fn disconnect(&self, routing_id: &[u8]) -> bool {
         match lock(&self.routing.peers).get(routing_id) {
-            Some(peer) => peer.kick.close(),
+            Some(peer) => peer.handle.kick(),
             None => false,
         }
     }
@@ -263,13 +325,27 @@ impl Router {
             .close(|| lock(&routing.peers).values().all(|p| p.queue.is_empty()))
             .await;
     }
+
+    /// [`close`](Router::close), blocking the calling thread.
+    pub fn close_blocking(self) {
+        let routing = Arc::clone(&self.routing);
+        self.core
+            .close_blocking(|| lock(&routing.peers).values().all(|p| p.queue.is_empty()));
+    }
 }
 
 impl Drop for Router {
     fn drop(&mut self) {
-        self.core.no_new.fire();
-        self.core.stop.fire();
+        self.core.stop_now();
     }
+}
+
+/// What `route` did with a message.
+enum Routed {
+    /// Queued or dropped.
+    Done,
+    /// The peer's queue is full and the caller waits for room.
+    Wait(Arc<Outbox>, Multipart, Bytes),
 }
 
 /// A random 32-bit number from the standard library's randomly keyed hasher (no RNG crate

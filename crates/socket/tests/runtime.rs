@@ -1,44 +1,49 @@
-//! The executor the connections run on: one thread by default (as libzmq has one I/O thread),
-//! or as many as `ASYNC_STD_THREAD_COUNT` says.
+//! The I/O threads that run the connections: one by default (as libzmq has one I/O thread), or
+//! as many as `COURIER_IO_THREADS` says; connections spread across them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::collections::BTreeSet;
-use std::time::Duration;
+mod common;
 
-use courier_socket::runtime::{self, IO_THREADS_VAR};
+use common::*;
+use courier_socket::{runtime, Dealer, Options, Router, IO_THREADS_VAR};
+
+/// Names of this process's threads (Linux: /proc/self/task/*/comm).
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim().to_owned())
+        .collect()
+}
 
 #[test]
-fn tasks_run_on_the_configured_number_of_io_threads() {
-    let expected: usize = match std::env::var(IO_THREADS_VAR) {
-        Ok(v) => v.parse().expect("ASYNC_STD_THREAD_COUNT must be a number"),
-        Err(_) => 1,
-    };
-    let seen = runtime::block_on(async {
-        let tasks: Vec<_> = (0..16)
-            .map(|i| {
-                runtime::spawn(async move {
-                    let mut seen = Vec::new();
-                    for _ in 0..5 {
-                        let t = std::thread::current();
-                        seen.push((format!("{:?}", t.id()), t.name().map(str::to_owned)));
-                        runtime::sleep(Duration::from_millis(1 + i % 3)).await;
-                    }
-                    seen
-                })
-            })
-            .collect();
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await);
-        }
-        all
-    });
-    let names: BTreeSet<_> = seen.iter().map(|(_, n)| n.clone()).collect();
-    assert_eq!(names, BTreeSet::from([Some("courier-io".to_owned())]));
-    let threads: BTreeSet<_> = seen.iter().map(|(id, _)| id.clone()).collect();
-    assert!(
-        threads.len() <= expected,
-        "tasks ran on {} threads, want at most {expected}",
-        threads.len()
-    );
+fn connections_run_on_the_configured_number_of_io_threads() {
+    let expected: usize = ["COURIER_IO_THREADS", "ASYNC_STD_THREAD_COUNT"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok())
+        .map_or(1, |v| {
+            v.parse().expect("the I/O thread count must be a number")
+        });
+    assert_eq!(IO_THREADS_VAR, "COURIER_IO_THREADS");
+    let router = Router::new(Options::default());
+    let endpoint = router.bind_blocking("tcp://127.0.0.1:0").unwrap();
+    let dealers: Vec<Dealer> = (0..4)
+        .map(|_| {
+            let d = Dealer::new(Options::default());
+            d.connect(&endpoint.to_string()).unwrap();
+            d.send_blocking(mp(&[b"hi"])).unwrap();
+            d
+        })
+        .collect();
+    for _ in 0..4 {
+        router.recv_timeout(SOON).unwrap();
+    }
+    assert_eq!(runtime::io_threads(), expected);
+    let io = thread_names()
+        .iter()
+        .filter(|n| n.as_str() == runtime::IO_THREAD_NAME)
+        .count();
+    assert_eq!(io, expected, "threads: {:?}", thread_names());
+    drop(dealers);
+    router.close_blocking();
 }

@@ -90,10 +90,10 @@ pub fn is_disconnected(ev: &SocketEvent) -> bool {
 }
 
 /// The reason of a Disconnected or HandshakeFailed event.
-pub fn reason_of(ev: &SocketEvent) -> &str {
+pub fn reason_of(ev: &SocketEvent) -> String {
     match ev {
         SocketEvent::Disconnected { reason, .. } | SocketEvent::HandshakeFailed { reason, .. } => {
-            reason
+            reason.to_string()
         }
         other => panic!("no reason in {other:?}"),
     }

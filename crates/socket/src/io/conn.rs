@@ -1,0 +1,621 @@
+//! One connection, owned by its I/O thread: reads feed the sans-IO [`Connection`], what it
+//! decodes goes to the socket's receive queue, messages from the send queue are encoded and
+//! written, and the connection's protocol timers are kept. No lock is held on any of it: only
+//! the queues are shared with application threads.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use courier_proto::connection::{Connection, ConnectionConfig, Event, Timers};
+use courier_proto::message::Multipart;
+use mio::Token;
+
+use super::{After, ConnHandle, Ctx, Followup, Stream};
+use crate::core::{Core, LiveGuard};
+use crate::event::{DropReason, Reason, SocketEvent};
+use crate::outbox::count_within;
+use crate::pattern::{Attachment, Outgoing};
+
+/// Bytes asked of one read once traffic fills small reads.
+const READ_CHUNK: usize = 64 * 1024;
+/// Bytes asked of one read before the handshake is done and while traffic is light: a peer
+/// that connects and says little costs little memory.
+const SMALL_READ: usize = 512;
+/// Frame bodies at least this large are read straight into their own buffer.
+const IN_PLACE_MIN: usize = 8 * 1024;
+/// Most room made ahead of arriving data for a large frame body (a peer that announces a big
+/// frame and sends nothing costs little).
+const RESERVE_STEP: usize = 4 * 1024 * 1024;
+/// Reads per turn before other connections get theirs.
+const READ_BUDGET: usize = 16;
+/// Output gathered before a write when several messages are waiting.
+const WRITE_BATCH_BYTES: usize = 64 * 1024;
+/// Messages gathered before a write.
+const WRITE_BATCH_MESSAGES: usize = 512;
+/// Messages taken from the queue at a time while filling a write.
+const TAKE_STEP: usize = 64;
+/// Writes per turn before other connections get theirs.
+const WRITE_BUDGET: usize = 16;
+/// How long a failing connection may take to write its last words (an ERROR command).
+const CLOSING_FLUSH: Duration = Duration::from_secs(1);
+/// The most pieces of output given to one vectored write.
+const MAX_IOV: usize = 16;
+
+pub(crate) struct Conn {
+    pub core: Arc<Core>,
+    pub gen: u64,
+    pub timer_at: Option<Instant>,
+    stream: Stream,
+    proto: Connection,
+    conn_id: u64,
+    peer_addr: String,
+    handle: Option<ConnHandle>,
+    live: Option<LiveGuard>,
+    att: Option<Attachment>,
+    /// Readiness known from the poller (edge-triggered: true until a read or write says
+    /// otherwise).
+    readable: bool,
+    writable: bool,
+    buf: BytesMut,
+    /// Traffic fills small reads: read in large chunks.
+    big_reads: bool,
+    events: VecDeque<Event>,
+    /// Received messages waiting for room in the receive queue (reading is paused meanwhile).
+    pending: VecDeque<Multipart>,
+    /// Output being written, and how much of it is.
+    out: Vec<Bytes>,
+    out_total: usize,
+    written: usize,
+    /// The messages in `out`, with where each ends.
+    batch: Vec<(usize, usize, Multipart)>,
+    taken: VecDeque<Multipart>,
+    /// The last write carried one or two messages (then buffers are given back when idle).
+    light: bool,
+    /// Failing: write what is queued (it may tell the peer why), then close, by this time.
+    closing: Option<(Reason, Instant)>,
+    /// The socket stopped.
+    stopped: bool,
+    /// The connector that made this connection.
+    origin: Option<(usize, u64)>,
+    started: Instant,
+}
+
+impl Conn {
+    pub fn new(
+        core: Arc<Core>,
+        stream: Stream,
+        peer_addr: String,
+        live: LiveGuard,
+        origin: Option<(usize, u64)>,
+        now: Instant,
+    ) -> Conn {
+        let options = &core.options;
+        let mut config = ConnectionConfig::new(core.pattern.socket_type());
+        config.identity = options.routing_id.clone();
+        config.limits = options.limits;
+        config.timers = Timers {
+            handshake_timeout: Some(options.handshake_timeout),
+            heartbeat_ivl: options.heartbeat_ivl,
+            heartbeat_timeout: options.heartbeat_timeout,
+            heartbeat_ttl: options.heartbeat_ttl,
+        };
+        let proto = Connection::new(config, options.security.mechanism(), now);
+        let conn_id = core.next_conn_id();
+        Conn {
+            core,
+            gen: 0,
+            timer_at: None,
+            stream,
+            proto,
+            conn_id,
+            peer_addr,
+            handle: None,
+            live: Some(live),
+            att: None,
+            readable: true,
+            writable: true,
+            buf: BytesMut::new(),
+            big_reads: false,
+            events: VecDeque::new(),
+            pending: VecDeque::new(),
+            out: Vec::new(),
+            out_total: 0,
+            written: 0,
+            batch: Vec::new(),
+            taken: VecDeque::new(),
+            light: true,
+            closing: None,
+            stopped: false,
+            origin,
+            started: now,
+        }
+    }
+
+    /// Registers the connection under its token.
+    pub fn start(&mut self, token: usize, gen: u64, ctx: &mut Ctx) -> io::Result<()> {
+        self.gen = gen;
+        self.handle = Some(ctx.handle(token, gen));
+        self.stream.register(ctx.registry(), Token(token))
+    }
+
+    /// It could not be registered: report it as a failed handshake.
+    pub fn refuse(mut self: Box<Self>, e: io::Error, ctx: &Ctx, follow: &mut Vec<Followup>) {
+        self.closing = Some((Reason::io(&e), ctx.now()));
+        self.finish(ctx, follow);
+    }
+
+    pub fn on_event(&mut self, event: &mio::event::Event) {
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            self.readable = true;
+        }
+        if event.is_writable() || event.is_write_closed() || event.is_error() {
+            self.writable = true;
+        }
+    }
+
+    /// The socket is stopping: close without flushing.
+    pub fn stop(&mut self) {
+        self.stopped = true;
+    }
+
+    /// Starts failing: what is queued is still written (it may tell the peer why).
+    fn fail(&mut self, reason: Reason, now: Instant) {
+        if self.closing.is_none() {
+            self.closing = Some((reason, now + CLOSING_FLUSH));
+        }
+    }
+
+    /// Its protocol timer (or the closing deadline) came.
+    pub fn on_timer(&mut self, token: usize, ctx: &mut Ctx, follow: &mut Vec<Followup>) -> After {
+        let now = ctx.now();
+        if self.closing.is_none() {
+            if let Err(e) = self.proto.handle_timeout(now) {
+                self.fail(e.into(), now);
+            }
+        }
+        self.drive(token, ctx, follow)
+    }
+
+    /// Does all there is to do now: read, deliver, take and write, and says when to come back.
+    pub fn drive(&mut self, token: usize, ctx: &mut Ctx, follow: &mut Vec<Followup>) -> After {
+        let _ = follow;
+        let now = ctx.now();
+        if self.stopped || self.core.stop.fired() {
+            self.stopped = true;
+            self.closing = Some((Reason::SocketClosed, now));
+            return After::Remove;
+        }
+        if self.handle.as_ref().is_some_and(ConnHandle::kicked) {
+            self.closing = Some((Reason::Kicked, now));
+            return After::Remove;
+        }
+        // An I/O error ends the connection at once; a reason already given stands (a peer
+        // hanging up on our ERROR is not the news).
+        if let Err(reason) = self.read(token, ctx).and_then(|()| self.write(token, ctx)) {
+            self.closing.get_or_insert((reason, now));
+            return After::Remove;
+        }
+        if let Some((_, deadline)) = &self.closing {
+            if self.out.is_empty() && !self.proto.has_output() || now >= *deadline {
+                return After::Remove;
+            }
+            return After::Keep(Some(*deadline));
+        }
+        After::Keep(self.proto.poll_timeout())
+    }
+
+    /// Reads while there is data, room in the receive queue and budget left.
+    fn read(&mut self, token: usize, ctx: &mut Ctx) -> Result<(), Reason> {
+        // Deliver what waited for room first.
+        if !self.pending.is_empty() && !self.deliver()? {
+            return Ok(());
+        }
+        let mut budget = READ_BUDGET;
+        while self.readable && self.closing.is_none() {
+            if budget == 0 {
+                ctx.run_again(token, self.gen);
+                break;
+            }
+            budget -= 1;
+            let chunk = if self.big_reads {
+                READ_CHUNK
+            } else {
+                SMALL_READ
+            };
+            let wanted = self.proto.wanted(self.buf.len());
+            // A large frame body is read straight into its own buffer, all of it at once if
+            // it is not too large (frame limits were checked on its header already).
+            let ask = if wanted >= IN_PLACE_MIN && self.proto.is_active() {
+                wanted.min(RESERVE_STEP)
+            } else {
+                chunk
+            };
+            let old = self.buf.len();
+            self.buf.resize(old + ask, 0);
+            let read = self
+                .stream
+                .read(self.buf.get_mut(old..).unwrap_or_default());
+            match read {
+                Ok(0) => {
+                    self.buf.truncate(old);
+                    return Err(if self.att.is_some() {
+                        Reason::PeerClosed
+                    } else {
+                        Reason::PeerClosedInHandshake {
+                            curve_client: self.core.options.security.is_curve_client(),
+                        }
+                    });
+                }
+                Ok(n) => {
+                    self.buf.truncate(old + n);
+                    if n < ask {
+                        // Edge-triggered: a short read took all there was; more data brings a
+                        // new event.
+                        self.readable = false;
+                    }
+                    if self.att.is_some() && ask == chunk {
+                        self.big_reads = n == ask || (self.big_reads && n > SMALL_READ);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.buf.truncate(old);
+                    self.readable = false;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    self.buf.truncate(old);
+                }
+                Err(e) => {
+                    self.buf.truncate(old);
+                    return Err(Reason::io(&e));
+                }
+            }
+            if self.buf.len() == old {
+                continue;
+            }
+            let result = self.proto.receive(&mut self.buf, ctx.now());
+            self.proto.take_events(&mut self.events);
+            self.handle_events(ctx.now());
+            if let Err(e) = result {
+                self.fail(e.into(), ctx.now());
+            }
+            if !self.deliver()? {
+                break;
+            }
+        }
+        if !self.readable && self.buf.is_empty() && !self.big_reads {
+            // A quiet connection keeps no read buffer (10 000 idle clients cost little).
+            self.buf = BytesMut::new();
+        }
+        Ok(())
+    }
+
+    fn handle_events(&mut self, now: Instant) {
+        while let Some(event) = self.events.pop_front() {
+            match event {
+                Event::HandshakeComplete(peer) => {
+                    let Some(handle) = self.handle.clone() else {
+                        continue;
+                    };
+                    match self.core.pattern.attach(self.conn_id, &peer, handle) {
+                        Ok(att) => {
+                            self.core.emit(SocketEvent::HandshakeSucceeded {
+                                peer_addr: self.peer_addr.clone(),
+                                routing_id: att.routing_id.clone(),
+                            });
+                            self.att = Some(att);
+                        }
+                        Err(reason) => {
+                            // Say why, so that the peer does not take the finished handshake
+                            // for a welcome (libzmq just hangs up).
+                            let _ = self.proto.send_error(&reason);
+                            self.fail(Reason::Refused(reason), now);
+                        }
+                    }
+                }
+                Event::Message(mut msg) => {
+                    let Some(att) = &self.att else { continue };
+                    if let Some(prefix) = &att.prefix {
+                        msg.push_front(prefix.clone());
+                    }
+                    self.pending.push_back(msg);
+                }
+                Event::Ping { .. } | Event::Pong { .. } => {}
+            }
+        }
+    }
+
+    /// Hands received messages to the receive queue; `Ok(false)` if it is full (reading
+    /// pauses until the application makes room, and TCP pushes back on the peer).
+    fn deliver(&mut self) -> Result<bool, Reason> {
+        if self.pending.is_empty() {
+            return Ok(true);
+        }
+        let (Some(att), Some(handle)) = (&self.att, &self.handle) else {
+            self.pending.clear();
+            return Ok(true);
+        };
+        Ok(att.inbound.push(&mut self.pending, handle.waker()))
+    }
+
+    /// Writes what the connection has to say and what the send queue holds.
+    fn write(&mut self, token: usize, ctx: &mut Ctx) -> Result<(), Reason> {
+        let mut budget = WRITE_BUDGET;
+        loop {
+            if self.out.is_empty() {
+                self.fill();
+                self.proto.take_output_chunks(&mut self.out);
+                if self.out.is_empty() {
+                    self.idle();
+                    return Ok(());
+                }
+                self.out_total = self.out.iter().map(Bytes::len).sum();
+                self.written = 0;
+            }
+            if !self.writable {
+                return Ok(());
+            }
+            if budget == 0 {
+                ctx.run_again(token, self.gen);
+                return Ok(());
+            }
+            budget -= 1;
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let n = io_slices(&self.out, self.written, &mut slices);
+            let asked: usize = slices.iter().take(n).map(|s| s.len()).sum();
+            match self
+                .stream
+                .write_vectored(slices.get(..n).unwrap_or_default())
+            {
+                Ok(0) => {
+                    let e = io::Error::from(io::ErrorKind::WriteZero);
+                    self.settle(true);
+                    return Err(Reason::io(&e));
+                }
+                Ok(w) => {
+                    self.written += w;
+                    if w < asked {
+                        // The socket's buffer is full: wait for the poller's word.
+                        self.writable = false;
+                    }
+                    if self.written >= self.out_total {
+                        self.out.clear();
+                        self.settle(false);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.settle(true);
+                    return Err(Reason::io(&e));
+                }
+            }
+        }
+    }
+
+    /// Encodes waiting messages into the connection's output until a write's worth is there;
+    /// with nothing waiting, asks the queue to wake this connection when a message comes.
+    fn fill(&mut self) {
+        if self.closing.is_some() {
+            return;
+        }
+        let (Some(att), Some(handle)) = (&self.att, &self.handle) else {
+            return;
+        };
+        let mut count = 0;
+        while self.proto.output_len() < WRITE_BATCH_BYTES && self.batch.len() < WRITE_BATCH_MESSAGES
+        {
+            let room = (WRITE_BATCH_MESSAGES - self.batch.len()).min(TAKE_STEP);
+            let bytes = WRITE_BATCH_BYTES.saturating_sub(self.proto.output_len());
+            let n = take_outgoing(att, &mut self.taken, room, bytes, handle);
+            if n == 0 {
+                break;
+            }
+            self.core.unflushed.fetch_add(n, Ordering::Relaxed);
+            while let Some(m) = self.taken.pop_front() {
+                let start = self.proto.output_len();
+                if let Err(e) = self.proto.send(&m) {
+                    // Nothing of these was written: they go back like unwritten ones.
+                    let mut back = vec![m];
+                    back.extend(self.taken.drain(..));
+                    self.core.unflushed.fetch_sub(back.len(), Ordering::Relaxed);
+                    give_back(&self.core, att, back, Vec::new());
+                    let now = Instant::now();
+                    self.fail(e.into(), now);
+                    return;
+                }
+                self.batch.push((start, self.proto.output_len(), m));
+                count += 1;
+            }
+        }
+        if count > 0 {
+            self.light = count <= 2;
+        }
+    }
+
+    /// Going idle: after light traffic, give back what the working buffers grew to.
+    fn idle(&mut self) {
+        if self.light {
+            if self.taken.capacity() > 0 {
+                self.taken = VecDeque::new();
+            }
+            if self.batch.capacity() > 0 {
+                self.batch = Vec::new();
+            }
+            if self.out.capacity() > 0 {
+                self.out = Vec::new();
+            }
+        }
+    }
+
+    /// Accounts for the messages of a write: all done, or (on failure) those not started go
+    /// back to a DEALER's queue and one cut off mid-way is dropped, as libzmq does.
+    fn settle(&mut self, failed: bool) {
+        if self.batch.is_empty() {
+            return;
+        }
+        self.core
+            .unflushed
+            .fetch_sub(self.batch.len(), Ordering::Relaxed);
+        if !failed {
+            self.batch.clear();
+            return;
+        }
+        let written = self.written;
+        let mut unsent = Vec::new();
+        let mut partial = Vec::new();
+        for (start, end, msg) in self.batch.drain(..) {
+            if end <= written {
+                continue;
+            }
+            if start < written {
+                partial.push(msg);
+            } else {
+                unsent.push(msg);
+            }
+        }
+        if let Some(att) = &self.att {
+            give_back(&self.core, att, unsent, partial);
+        }
+    }
+
+    /// The connection is gone: release it and say why.
+    pub fn finish(mut self: Box<Self>, ctx: &Ctx, follow: &mut Vec<Followup>) {
+        // What was being written did not all go out.
+        if !self.out.is_empty() {
+            self.settle(true);
+        }
+        self.stream.deregister(ctx.registry());
+        self.stream.shutdown();
+        // The connection no longer counts against `max_connections` once its events go out.
+        drop(self.live.take());
+        let (reason, faulted) = match self.closing.take() {
+            Some((Reason::SocketClosed, _)) => (Reason::SocketClosed, false),
+            Some((Reason::Kicked, _)) => (Reason::Kicked, false),
+            Some((r @ (Reason::PeerClosed | Reason::PeerClosedInHandshake { .. }), _)) => {
+                (r, false)
+            }
+            Some((r, _)) => (r, true),
+            None => (Reason::SocketClosed, false),
+        };
+        let handshaken = self.att.is_some();
+        match self.att.take() {
+            Some(att) => {
+                if let Outgoing::Own(queue) = &att.outgoing {
+                    let count = queue.len();
+                    if count > 0 {
+                        self.core.emit(SocketEvent::MessagesDropped {
+                            routing_id: att.routing_id.clone(),
+                            count,
+                            reason: DropReason::LeftQueued,
+                        });
+                    }
+                }
+                self.core.pattern.detach(self.conn_id, &att);
+                // A connection we closed for a fault (a protocol violation, a limit, a
+                // heartbeat timeout) is worth a warning; a peer leaving is routine.
+                let level = if faulted {
+                    log::Level::Warn
+                } else {
+                    log::Level::Info
+                };
+                self.core.emit_at(
+                    Some(level),
+                    SocketEvent::Disconnected {
+                        peer_addr: std::mem::take(&mut self.peer_addr),
+                        routing_id: Some(att.routing_id.clone()),
+                        reason,
+                    },
+                );
+            }
+            None if self.stopped || self.core.stop.fired() => {}
+            None => self.core.emit(SocketEvent::HandshakeFailed {
+                peer_addr: std::mem::take(&mut self.peer_addr),
+                reason,
+            }),
+        }
+        if let Some(origin) = self.origin {
+            follow.push(Followup::ConnClosed {
+                origin,
+                handshaken,
+                lived: ctx.now().saturating_duration_since(self.started),
+            });
+        }
+    }
+}
+
+/// Moves up to `max` messages and about `max_bytes` to send into `into`: first those a failed
+/// connection gave back (DEALER), then the queue's; with none, the queue will wake `handle`.
+fn take_outgoing(
+    att: &Attachment,
+    into: &mut VecDeque<Multipart>,
+    max: usize,
+    max_bytes: usize,
+    handle: &ConnHandle,
+) -> usize {
+    let queue = match &att.outgoing {
+        Outgoing::Shared { queue, requeue } => {
+            let mut requeue = crate::core::lock(requeue);
+            let n = count_within(&requeue, max, max_bytes);
+            if n > 0 {
+                into.extend(requeue.drain(..n));
+                return n;
+            }
+            queue
+        }
+        Outgoing::Own(queue) => queue,
+    };
+    queue.take_or_wait(into, max, max_bytes, Some(handle.waker()))
+}
+
+/// Messages a failed connection did not write: `unsent` go back to the front of a DEALER's
+/// queue, in order, or are reported dropped for a ROUTER peer; `partial` (cut off mid-message)
+/// are reported dropped.
+fn give_back(core: &Core, att: &Attachment, unsent: Vec<Multipart>, partial: Vec<Multipart>) {
+    if !partial.is_empty() {
+        core.emit(SocketEvent::MessagesDropped {
+            routing_id: att.routing_id.clone(),
+            count: partial.len(),
+            reason: DropReason::CutOff,
+        });
+    }
+    if unsent.is_empty() {
+        return;
+    }
+    match &att.outgoing {
+        Outgoing::Shared { requeue, queue } => {
+            {
+                let mut requeue = crate::core::lock(requeue);
+                for msg in unsent.into_iter().rev() {
+                    requeue.push_front(msg);
+                }
+            }
+            // Another connection may be waiting for messages.
+            queue.wake_writers();
+        }
+        Outgoing::Own(_) => core.emit(SocketEvent::MessagesDropped {
+            routing_id: att.routing_id.clone(),
+            count: unsent.len(),
+            reason: DropReason::Unwritten,
+        }),
+    }
+}
+
+/// Fills `slices` with the pieces of `chunks` after the first `skip` bytes; returns how many.
+fn io_slices<'a>(chunks: &'a [Bytes], mut skip: usize, slices: &mut [IoSlice<'a>]) -> usize {
+    let mut n = 0;
+    for chunk in chunks {
+        if skip >= chunk.len() {
+            skip -= chunk.len();
+            continue;
+        }
+        let Some(slot) = slices.get_mut(n) else { break };
+        *slot = IoSlice::new(chunk.get(skip..).unwrap_or_default());
+        skip = 0;
+        n += 1;
+    }
+    n
+}

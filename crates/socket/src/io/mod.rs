@@ -1,0 +1,635 @@
+//! The I/O threads, libzmq's model: each thread is a loop over a readiness poller (mio:
+//! epoll/kqueue, edge-triggered, every socket registered once for its life) that owns the
+//! connections, listeners and connectors given to it, and their timers. Nothing else in the
+//! crate touches a socket or the poller.
+//!
+//! Application threads meet an I/O thread only at the send and receive queues and through a
+//! [`IoWaker`]: a token pushed into the thread's mailbox, with one poller wake-up when the
+//! mailbox goes from empty to not empty.
+
+mod conn;
+mod connect;
+mod listen;
+mod sleep;
+mod stream;
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll, Registry, Token};
+use slab::Slab;
+
+use crate::core::{lock, Core, LiveGuard};
+use crate::endpoint::Endpoint;
+use conn::Conn;
+use connect::Connector;
+use listen::Listening;
+pub use sleep::Sleep;
+pub(crate) use stream::{literal, resolve, Listener, Stream};
+
+/// Environment variable that sets how many I/O threads run the connections (default 1).
+pub const IO_THREADS_VAR: &str = "COURIER_IO_THREADS";
+/// The variable earlier versions read for the same thing; still honoured.
+const OLD_IO_THREADS_VAR: &str = "ASYNC_STD_THREAD_COUNT";
+/// The name of every I/O thread.
+pub const IO_THREAD_NAME: &str = "courier-io";
+
+const WAKER: Token = Token(usize::MAX);
+
+static THREADS_WANTED: AtomicUsize = AtomicUsize::new(0);
+static CONTEXT: OnceLock<Context> = OnceLock::new();
+
+/// Sets how many I/O threads to start (before the first socket is used; later calls have no
+/// effect). Without it, [`IO_THREADS_VAR`] decides, and else one thread, as libzmq has.
+pub fn set_io_threads(n: usize) -> bool {
+    THREADS_WANTED.store(n.max(1), Ordering::Relaxed);
+    CONTEXT.get().is_none()
+}
+
+/// How many I/O threads run (starting them if they are not running yet).
+pub fn io_threads() -> usize {
+    context().threads.len()
+}
+
+fn threads_wanted() -> usize {
+    match THREADS_WANTED.load(Ordering::Relaxed) {
+        0 => [IO_THREADS_VAR, OLD_IO_THREADS_VAR]
+            .iter()
+            .find_map(|v| std::env::var(v).ok()?.trim().parse::<usize>().ok())
+            .unwrap_or(1)
+            .clamp(1, 64),
+        n => n,
+    }
+}
+
+/// The I/O threads of the process.
+pub(crate) struct Context {
+    threads: Vec<Arc<Shared>>,
+    next: AtomicUsize,
+    /// Why no thread could be started, if none could.
+    error: Option<String>,
+}
+
+pub(crate) fn context() -> &'static Context {
+    CONTEXT.get_or_init(|| {
+        let mut threads = Vec::new();
+        let mut error = None;
+        for index in 0..threads_wanted() {
+            match start_thread(index) {
+                Ok(shared) => threads.push(shared),
+                Err(e) => {
+                    log::error!("cannot start I/O thread {index}: {e}");
+                    error = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        Context {
+            threads,
+            next: AtomicUsize::new(0),
+            error,
+        }
+    })
+}
+
+impl Context {
+    /// The thread for the next piece of work (round robin).
+    pub fn pick(&self) -> Result<&Arc<Shared>, std::io::Error> {
+        let n = self.threads.len();
+        if n == 0 {
+            return Err(std::io::Error::other(format!(
+                "no I/O thread could be started: {}",
+                self.error.as_deref().unwrap_or("unknown error")
+            )));
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        self.threads
+            .get(i)
+            .ok_or_else(|| std::io::Error::other("no I/O thread"))
+    }
+
+    /// Every thread.
+    pub fn all(&self) -> &[Arc<Shared>] {
+        &self.threads
+    }
+}
+
+/// What an application thread asks of an I/O thread.
+pub(crate) enum Command {
+    /// Accept connections on this listener.
+    Listen {
+        core: Arc<Core>,
+        listener: Listener,
+        endpoint: Endpoint,
+    },
+    /// Connect (and reconnect) to this endpoint.
+    Connect { core: Arc<Core>, endpoint: Endpoint },
+    /// Run this connection (accepted by another thread).
+    Adopt {
+        core: Arc<Core>,
+        stream: Stream,
+        peer_addr: String,
+        live: LiveGuard,
+    },
+    /// A host name was resolved for a connector.
+    Resolved {
+        token: usize,
+        gen: u64,
+        result: std::io::Result<Vec<std::net::SocketAddr>>,
+    },
+    /// Stop accepting for this socket.
+    StopListening(Arc<Core>),
+    /// Close everything of this socket.
+    Stop(Arc<Core>),
+    /// Wake a future at a time.
+    Sleep(sleep::Entry),
+}
+
+#[derive(Default)]
+struct Mailbox {
+    commands: Vec<Command>,
+    wakes: Vec<(usize, u64)>,
+}
+
+/// The part of an I/O thread that other threads reach.
+pub(crate) struct Shared {
+    waker: mio::Waker,
+    mailbox: Mutex<Mailbox>,
+    /// Whether the thread may be blocked in the poller (a wake-up is needed).
+    parked: AtomicBool,
+}
+
+impl Shared {
+    fn notify(&self, was_empty: bool) {
+        if was_empty && self.parked.load(Ordering::SeqCst) {
+            let _ = self.waker.wake();
+        }
+    }
+
+    /// Hands a command to the thread.
+    pub fn send(&self, command: Command) {
+        let was_empty = {
+            let mut mb = lock(&self.mailbox);
+            let empty = mb.commands.is_empty() && mb.wakes.is_empty();
+            mb.commands.push(command);
+            empty
+        };
+        self.notify(was_empty);
+    }
+
+    fn wake(&self, token: usize, gen: u64) {
+        let was_empty = {
+            let mut mb = lock(&self.mailbox);
+            let empty = mb.commands.is_empty() && mb.wakes.is_empty();
+            mb.wakes.push((token, gen));
+            empty
+        };
+        self.notify(was_empty);
+    }
+}
+
+/// Wakes one connection (or connector) on its I/O thread: it will look at its queues again.
+#[derive(Clone)]
+pub(crate) struct IoWaker {
+    shared: Arc<Shared>,
+    token: usize,
+    gen: u64,
+}
+
+impl IoWaker {
+    pub fn wake(&self) {
+        self.shared.wake(self.token, self.gen);
+    }
+
+    /// Whether both wake the same connection.
+    pub fn same(&self, other: &IoWaker) -> bool {
+        self.token == other.token
+            && self.gen == other.gen
+            && Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+/// A connection's handle for the socket: wake it, or close it (ROUTER handover, disconnect).
+#[derive(Clone)]
+pub(crate) struct ConnHandle {
+    waker: IoWaker,
+    kicked: Arc<AtomicBool>,
+}
+
+impl ConnHandle {
+    /// Closes the connection; returns whether it was open.
+    pub fn kick(&self) -> bool {
+        let first = !self.kicked.swap(true, Ordering::SeqCst);
+        self.waker.wake();
+        first
+    }
+
+    pub fn kicked(&self) -> bool {
+        self.kicked.load(Ordering::SeqCst)
+    }
+
+    pub fn waker(&self) -> &IoWaker {
+        &self.waker
+    }
+}
+
+fn start_thread(index: usize) -> std::io::Result<Arc<Shared>> {
+    let poll = Poll::new()?;
+    let waker = mio::Waker::new(poll.registry(), WAKER)?;
+    let registry = poll.registry().try_clone()?;
+    let shared = Arc::new(Shared {
+        waker,
+        mailbox: Mutex::new(Mailbox::default()),
+        parked: AtomicBool::new(false),
+    });
+    let thread = Thread {
+        poll,
+        shared: Arc::clone(&shared),
+        slab: Slab::new(),
+        ctx: Ctx {
+            registry,
+            shared: Arc::clone(&shared),
+            timers: BinaryHeap::new(),
+            again: Vec::new(),
+            gen: 0,
+            now: Instant::now(),
+        },
+        sleeps: sleep::Sleeps::default(),
+    };
+    std::thread::Builder::new()
+        .name(IO_THREAD_NAME.to_owned())
+        .spawn(move || thread.run())?;
+    let _ = index;
+    Ok(shared)
+}
+
+/// What an I/O thread runs.
+enum Entry {
+    Listener(Listening),
+    Connector(Connector),
+    Conn(Box<Conn>),
+}
+
+impl Entry {
+    fn gen(&self) -> u64 {
+        match self {
+            Entry::Listener(l) => l.gen,
+            Entry::Connector(c) => c.gen,
+            Entry::Conn(c) => c.gen,
+        }
+    }
+
+    fn core(&self) -> &Arc<Core> {
+        match self {
+            Entry::Listener(l) => &l.core,
+            Entry::Connector(c) => &c.core,
+            Entry::Conn(c) => &c.core,
+        }
+    }
+
+    fn timer_at(&mut self) -> &mut Option<Instant> {
+        match self {
+            Entry::Listener(l) => &mut l.timer_at,
+            Entry::Connector(c) => &mut c.timer_at,
+            Entry::Conn(c) => &mut c.timer_at,
+        }
+    }
+}
+
+/// What an entry asks of the loop after it ran.
+pub(crate) enum After {
+    /// Keep it; wake it at this time (if any).
+    Keep(Option<Instant>),
+    /// Remove it.
+    Remove,
+}
+
+/// The loop's state that entries use while they run.
+pub(crate) struct Ctx {
+    registry: Registry,
+    shared: Arc<Shared>,
+    timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    /// Entries with work left over from their last turn (fairness budget), run again soon.
+    again: Vec<(usize, u64)>,
+    gen: u64,
+    now: Instant,
+}
+
+impl Ctx {
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    pub fn waker(&self, token: usize, gen: u64) -> IoWaker {
+        IoWaker {
+            shared: Arc::clone(&self.shared),
+            token,
+            gen,
+        }
+    }
+
+    pub fn handle(&self, token: usize, gen: u64) -> ConnHandle {
+        ConnHandle {
+            waker: self.waker(token, gen),
+            kicked: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    pub fn run_again(&mut self, token: usize, gen: u64) {
+        self.again.push((token, gen));
+    }
+
+    fn next_gen(&mut self) -> u64 {
+        self.gen += 1;
+        self.gen
+    }
+}
+
+/// Something the loop must do after an entry ran, that involves other entries.
+pub(crate) enum Followup {
+    /// A connector's connection is up: run it as a new entry.
+    NewConn(Box<Conn>),
+    /// A connection closed: tell the connector that made it.
+    ConnClosed {
+        origin: (usize, u64),
+        handshaken: bool,
+        lived: Duration,
+    },
+    /// An accepted connection goes to another thread.
+    Handoff(Arc<Shared>, Command),
+}
+
+struct Thread {
+    poll: Poll,
+    shared: Arc<Shared>,
+    slab: Slab<Entry>,
+    ctx: Ctx,
+    sleeps: sleep::Sleeps,
+}
+
+const POLL_EVENTS: usize = 1024;
+
+impl Thread {
+    fn run(mut self) {
+        let mut events = Events::with_capacity(POLL_EVENTS);
+        let mut mail = Mailbox::default();
+        let mut again = Vec::new();
+        let mut follow = Vec::new();
+        loop {
+            let now = Instant::now();
+            let timeout = if !self.ctx.again.is_empty() {
+                Some(Duration::ZERO)
+            } else {
+                let next = [
+                    self.ctx.timers.peek().map(|Reverse((t, _, _))| *t),
+                    self.sleeps.next(),
+                ]
+                .into_iter()
+                .flatten()
+                .min();
+                next.map(|t| t.saturating_duration_since(now))
+            };
+            // Announce that we may sleep, then look at the mailbox once more: a sender that
+            // saw `parked` false relies on us seeing its message here.
+            self.shared.parked.store(true, Ordering::SeqCst);
+            {
+                let mut mb = lock(&self.shared.mailbox);
+                std::mem::swap(&mut *mb, &mut mail);
+            }
+            let timeout = if mail.commands.is_empty() && mail.wakes.is_empty() {
+                timeout
+            } else {
+                Some(Duration::ZERO)
+            };
+            let polled = self.poll.poll(&mut events, timeout);
+            self.shared.parked.store(false, Ordering::SeqCst);
+            if let Err(e) = polled {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    log::error!("I/O thread: poll failed: {e}");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            self.ctx.now = Instant::now();
+            for event in events.iter() {
+                let token = event.token().0;
+                if event.token() == WAKER {
+                    continue;
+                }
+                let Some(entry) = self.slab.get_mut(token) else {
+                    continue;
+                };
+                let gen = entry.gen();
+                let after = match entry {
+                    Entry::Listener(l) => l.on_ready(token, &mut self.ctx, &mut follow),
+                    Entry::Connector(c) => c.on_ready(token, &mut self.ctx, &mut follow),
+                    Entry::Conn(c) => {
+                        c.on_event(event);
+                        c.drive(token, &mut self.ctx, &mut follow)
+                    }
+                };
+                self.after(token, gen, after, &mut follow);
+            }
+            // The mailbox taken before polling, then anything that came in meanwhile.
+            {
+                let mut mb = lock(&self.shared.mailbox);
+                mail.commands.append(&mut mb.commands);
+                mail.wakes.append(&mut mb.wakes);
+            }
+            for command in mail.commands.drain(..) {
+                self.command(command, &mut follow);
+            }
+            std::mem::swap(&mut again, &mut self.ctx.again);
+            for (token, gen) in mail.wakes.drain(..).chain(again.drain(..)) {
+                self.run_entry(token, gen, &mut follow);
+            }
+            self.fire_timers(&mut follow);
+            self.sleeps.fire(self.ctx.now);
+        }
+    }
+
+    /// Runs an entry because it was woken.
+    fn run_entry(&mut self, token: usize, gen: u64, follow: &mut Vec<Followup>) {
+        let Some(entry) = self.slab.get_mut(token) else {
+            return;
+        };
+        if entry.gen() != gen {
+            return;
+        }
+        let after = match entry {
+            Entry::Listener(l) => l.on_ready(token, &mut self.ctx, follow),
+            Entry::Connector(c) => c.on_timer(token, &mut self.ctx, follow),
+            Entry::Conn(c) => c.drive(token, &mut self.ctx, follow),
+        };
+        self.after(token, gen, after, follow);
+    }
+
+    fn fire_timers(&mut self, follow: &mut Vec<Followup>) {
+        while let Some(Reverse((at, token, gen))) = self.ctx.timers.peek().copied() {
+            if at > self.ctx.now {
+                break;
+            }
+            self.ctx.timers.pop();
+            let Some(entry) = self.slab.get_mut(token) else {
+                continue;
+            };
+            if entry.gen() != gen || *entry.timer_at() != Some(at) {
+                continue;
+            }
+            *entry.timer_at() = None;
+            let after = match entry {
+                Entry::Listener(l) => l.on_ready(token, &mut self.ctx, follow),
+                Entry::Connector(c) => c.on_timer(token, &mut self.ctx, follow),
+                Entry::Conn(c) => c.on_timer(token, &mut self.ctx, follow),
+            };
+            self.after(token, gen, after, follow);
+        }
+    }
+
+    /// Applies what an entry asked for, then the follow-ups it produced.
+    fn after(&mut self, token: usize, gen: u64, after: After, follow: &mut Vec<Followup>) {
+        match after {
+            After::Keep(Some(at)) => self.schedule(token, gen, at),
+            After::Keep(None) => {}
+            After::Remove => {
+                if self.slab.get(token).is_some_and(|e| e.gen() == gen) {
+                    let entry = self.slab.remove(token);
+                    self.remove(entry, follow);
+                }
+            }
+        }
+        while let Some(f) = follow.pop() {
+            self.follow(f, follow);
+        }
+    }
+
+    fn schedule(&mut self, token: usize, gen: u64, at: Instant) {
+        let Some(entry) = self.slab.get_mut(token) else {
+            return;
+        };
+        let slot = entry.timer_at();
+        if slot.is_none_or(|t| at < t) {
+            *slot = Some(at);
+            self.ctx.timers.push(Reverse((at, token, gen)));
+        }
+    }
+
+    fn remove(&mut self, entry: Entry, follow: &mut Vec<Followup>) {
+        match entry {
+            Entry::Listener(mut l) => l.close(&self.ctx),
+            Entry::Connector(mut c) => c.close(&self.ctx),
+            Entry::Conn(c) => c.finish(&self.ctx, follow),
+        }
+    }
+
+    fn follow(&mut self, f: Followup, follow: &mut Vec<Followup>) {
+        match f {
+            Followup::NewConn(conn) => self.add_conn(conn, follow),
+            Followup::ConnClosed {
+                origin: (token, gen),
+                handshaken,
+                lived,
+            } => {
+                if let Some(Entry::Connector(c)) = self.slab.get_mut(token) {
+                    if c.gen == gen {
+                        let after = c.conn_closed(handshaken, lived, &mut self.ctx);
+                        self.after(token, gen, after, follow);
+                    }
+                }
+            }
+            Followup::Handoff(shared, command) => shared.send(command),
+        }
+    }
+
+    fn add_conn(&mut self, mut conn: Box<Conn>, follow: &mut Vec<Followup>) {
+        let gen = self.ctx.next_gen();
+        let entry = self.slab.vacant_entry();
+        let token = entry.key();
+        match conn.start(token, gen, &mut self.ctx) {
+            Ok(()) => {
+                entry.insert(Entry::Conn(conn));
+                // Registration reports what is ready, but a connection may have bytes to
+                // write (its greeting) already: run it once now.
+                let after = match self.slab.get_mut(token) {
+                    Some(Entry::Conn(c)) => c.drive(token, &mut self.ctx, follow),
+                    _ => After::Keep(None),
+                };
+                self.after(token, gen, after, follow);
+            }
+            Err(e) => conn.refuse(e, &self.ctx, follow),
+        }
+    }
+
+    fn command(&mut self, command: Command, follow: &mut Vec<Followup>) {
+        match command {
+            Command::Listen {
+                core,
+                listener,
+                endpoint,
+            } => {
+                let gen = self.ctx.next_gen();
+                let entry = self.slab.vacant_entry();
+                let token = entry.key();
+                match Listening::new(core, listener, endpoint, token, gen, &self.ctx) {
+                    Ok(l) => {
+                        entry.insert(Entry::Listener(l));
+                        // Connections may be waiting already (edge-triggered: no event for them).
+                        self.run_entry(token, gen, follow);
+                    }
+                    Err(e) => log::error!("cannot watch a listening socket: {e}"),
+                }
+            }
+            Command::Connect { core, endpoint } => {
+                let gen = self.ctx.next_gen();
+                let entry = self.slab.vacant_entry();
+                let token = entry.key();
+                entry.insert(Entry::Connector(Connector::new(core, endpoint, gen)));
+                self.run_entry(token, gen, follow);
+            }
+            Command::Adopt {
+                core,
+                stream,
+                peer_addr,
+                live,
+            } => {
+                let conn = Conn::new(core, stream, peer_addr, live, None, self.ctx.now);
+                self.add_conn(Box::new(conn), follow);
+            }
+            Command::Resolved { token, gen, result } => {
+                if let Some(Entry::Connector(c)) = self.slab.get_mut(token) {
+                    if c.gen == gen {
+                        let after = c.resolved(token, result, &mut self.ctx, follow);
+                        self.after(token, gen, after, follow);
+                    }
+                }
+            }
+            Command::StopListening(core) => self.stop(&core, true),
+            Command::Stop(core) => self.stop(&core, false),
+            Command::Sleep(entry) => self.sleeps.add(entry),
+        }
+    }
+
+    /// Closes the listeners (`listeners_only`) or everything of a socket.
+    fn stop(&mut self, core: &Arc<Core>, listeners_only: bool) {
+        let doomed: Vec<(usize, u64)> = self
+            .slab
+            .iter()
+            .filter(|(_, e)| Arc::ptr_eq(e.core(), core))
+            .filter(|(_, e)| !listeners_only || matches!(e, Entry::Listener(_)))
+            .map(|(k, e)| (k, e.gen()))
+            .collect();
+        let mut follow = Vec::new();
+        for (token, gen) in doomed {
+            if let Some(Entry::Conn(c)) = self.slab.get_mut(token) {
+                c.stop();
+            }
+            self.after(token, gen, After::Remove, &mut follow);
+        }
+    }
+}
