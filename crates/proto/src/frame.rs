@@ -249,7 +249,14 @@ impl FrameDecoder {
                     if buf.len() < len {
                         return Ok(None);
                     }
-                    let body = buf.split_to(len).freeze();
+                    // A body that is all the buffer holds (a large body read into its own
+                    // buffer) is taken whole: it stays the only reference to its memory, so
+                    // that CURVE can decrypt it in place.
+                    let body = if buf.len() == len {
+                        std::mem::take(buf).freeze()
+                    } else {
+                        buf.split_to(len).freeze()
+                    };
                     self.state = State::Header;
                     let command = flags & FLAG_COMMAND != 0;
                     let more = flags & FLAG_MORE != 0;

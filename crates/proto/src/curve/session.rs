@@ -11,7 +11,7 @@
 //! On receipt the outer frame's flags are ignored, so a MESSAGE in a command frame (as RFC 23
 //! would have all commands) is accepted too.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::crypto::{BoxKey, PrefixedKey, TAG_LEN};
 use super::CurveError;
@@ -143,7 +143,10 @@ impl Session {
         // the decoder's read buffer) into a new buffer, read from the shared one.
         let suffix = short.to_be_bytes();
         let bad = CurveError::BadBox { command: "MESSAGE" };
-        let plain: Bytes = match body.slice(16..).try_into_mut() {
+        // `advance`, not `slice`: a slice would be a second reference to the memory.
+        let mut boxed = body;
+        boxed.advance(16);
+        let plain: Bytes = match boxed.try_into_mut() {
             Ok(mut buf) => {
                 self.recv_key.open_in_place(&suffix, &mut buf).ok_or(bad)?;
                 buf.freeze().slice(TAG_LEN..)
