@@ -30,6 +30,8 @@ const IN_PLACE_MIN: usize = 8 * 1024;
 /// Most room made ahead of arriving data for a large frame body (a peer that announces a big
 /// frame and sends nothing costs little).
 const RESERVE_STEP: usize = 4 * 1024 * 1024;
+/// Most bytes asked of one read of a large body (each read zero-fills what it asks first).
+const LARGE_READ: usize = 1024 * 1024;
 /// Reads per turn before other connections get theirs.
 const READ_BUDGET: usize = 16;
 /// Output gathered before a write when several messages are waiting.
@@ -227,10 +229,14 @@ impl Conn {
                 SMALL_READ
             };
             let wanted = self.proto.wanted(self.buf.len());
-            // A large frame body is read straight into its own buffer, all of it at once if
-            // it is not too large (frame limits were checked on its header already).
+            // A large frame body is read straight into its own buffer (its size was checked
+            // against the limits on its header). Room is made ahead of the data by at most
+            // RESERVE_STEP or what has arrived, whichever is more (so a peer that announces a
+            // big frame and sends nothing costs little, and a big body is moved O(1) times).
             let ask = if wanted >= IN_PLACE_MIN && self.proto.is_active() {
-                wanted.min(RESERVE_STEP)
+                let room = wanted.min(RESERVE_STEP.max(self.buf.len()));
+                self.buf.reserve(room);
+                wanted.min(LARGE_READ)
             } else {
                 chunk
             };
