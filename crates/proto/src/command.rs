@@ -87,7 +87,17 @@ pub enum Command {
         /// The PING's context.
         context: Bytes,
     },
-    /// Any other command (SUBSCRIBE, CANCEL, a mechanism's): ignored by DEALER and ROUTER.
+    /// SUBSCRIBE (ZMTP 3.1): the sender (a SUB or XSUB) wants messages starting with `topic`.
+    Subscribe {
+        /// The topic prefix (may be empty: everything).
+        topic: Bytes,
+    },
+    /// CANCEL (ZMTP 3.1): the sender no longer wants messages starting with `topic`.
+    Cancel {
+        /// The topic prefix.
+        topic: Bytes,
+    },
+    /// Any other command (a mechanism's, or an unknown one): ignored after the handshake.
     Other(RawCommand),
 }
 
@@ -152,6 +162,12 @@ impl Command {
                     context: data.clone(),
                 }
             }
+            b"SUBSCRIBE" => Command::Subscribe {
+                topic: data.clone(),
+            },
+            b"CANCEL" => Command::Cancel {
+                topic: data.clone(),
+            },
             _ => Command::Other(raw),
         })
     }
@@ -181,6 +197,14 @@ impl Command {
             Command::Pong { context } => {
                 put_name(&mut out, b"PONG");
                 out.extend_from_slice(context.get(..MAX_PING_CONTEXT).unwrap_or(context));
+            }
+            Command::Subscribe { topic } => {
+                put_name(&mut out, b"SUBSCRIBE");
+                out.extend_from_slice(topic);
+            }
+            Command::Cancel { topic } => {
+                put_name(&mut out, b"CANCEL");
+                out.extend_from_slice(topic);
             }
             Command::Other(raw) => {
                 put_name(&mut out, raw.name.get(..255).unwrap_or(&raw.name));
@@ -234,10 +258,32 @@ mod tests {
         rt(Command::Pong {
             context: Bytes::new(),
         });
+        rt(Command::Subscribe {
+            topic: Bytes::from_static(b"topic"),
+        });
+        rt(Command::Cancel {
+            topic: Bytes::new(),
+        });
         rt(Command::Other(RawCommand {
-            name: Bytes::from_static(b"SUBSCRIBE"),
-            data: Bytes::from_static(b"topic"),
+            name: Bytes::from_static(b"X-CUSTOM"),
+            data: Bytes::from_static(b"data"),
         }));
+    }
+
+    #[test]
+    fn subscribe_wire() {
+        let mut out = BytesMut::new();
+        Command::Subscribe {
+            topic: Bytes::from_static(b"ab"),
+        }
+        .encode(&mut out);
+        assert_eq!(&out[..], b"\x04\x0c\x09SUBSCRIBEab");
+        assert_eq!(
+            Command::parse(&Bytes::from_static(b"\x06CANCELxy")),
+            Ok(Command::Cancel {
+                topic: Bytes::from_static(b"xy")
+            })
+        );
     }
 
     #[test]

@@ -385,6 +385,10 @@ impl Connection {
         })
     }
 
+    fn is_publisher(&self) -> bool {
+        matches!(self.config.socket_type, SocketType::Pub | SocketType::XPub)
+    }
+
     fn on_command(&mut self, body: Bytes) -> Result<(), ConnectionError> {
         match Command::parse(&body)? {
             Command::Ping {
@@ -401,9 +405,20 @@ impl Connection {
                     reason: String::from_utf8_lossy(&reason).into_owned(),
                 })
             }
-            // READY again, SUBSCRIBE, CANCEL and unknown commands mean nothing to DEALER and
-            // ROUTER; libzmq ignores them too.
-            Command::Ready(_) | Command::Other(_) => {}
+            // A ZMTP 3.1 subscription reaches a publisher as the ZMTP 3.0 subscription message
+            // (what libzmq 4.3 sends): one form for the pattern layer to read.
+            Command::Subscribe { topic } if self.is_publisher() => {
+                self.events.push_back(subscription_message(1, &topic));
+            }
+            Command::Cancel { topic } if self.is_publisher() => {
+                self.events.push_back(subscription_message(0, &topic));
+            }
+            // READY again, subscriptions to a socket that is no publisher, and unknown commands
+            // mean nothing here; libzmq ignores them too.
+            Command::Ready(_)
+            | Command::Subscribe { .. }
+            | Command::Cancel { .. }
+            | Command::Other(_) => {}
         }
         Ok(())
     }
@@ -587,6 +602,14 @@ impl Connection {
     }
 }
 
+/// A ZMTP 3.0 subscription message: `1` (subscribe) or `0` (cancel), then the topic.
+fn subscription_message(flag: u8, topic: &[u8]) -> Event {
+    let mut msg = BytesMut::with_capacity(1 + topic.len());
+    msg.extend_from_slice(&[flag]);
+    msg.extend_from_slice(topic);
+    Event::Message(Multipart::single(msg.freeze()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -643,6 +666,50 @@ mod tests {
             matches!(&ed[0], Event::HandshakeComplete(p) if p.socket_type == SocketType::Router)
         );
         assert!(d.is_active() && r.is_active());
+    }
+
+    /// The wire form of a command frame.
+    fn command_bytes(cmd: &Command) -> BytesMut {
+        let mut out = BytesMut::new();
+        cmd.encode(&mut out);
+        out
+    }
+
+    #[test]
+    fn a_publisher_reads_subscribe_and_cancel_commands_as_subscription_messages() {
+        let mut p = conn(SocketType::Pub, b"");
+        let mut s = conn(SocketType::Sub, b"");
+        pump(&mut p, &mut s);
+        let now = Instant::now();
+        let mut wire = command_bytes(&Command::Subscribe {
+            topic: Bytes::from_static(b"weather"),
+        });
+        wire.extend_from_slice(&command_bytes(&Command::Cancel {
+            topic: Bytes::new(),
+        }));
+        p.receive(&mut wire, now).unwrap();
+        assert_eq!(
+            p.poll_event(),
+            Some(Event::Message(Multipart::single(&b"\x01weather"[..])))
+        );
+        assert_eq!(
+            p.poll_event(),
+            Some(Event::Message(Multipart::single(&b"\x00"[..])))
+        );
+        assert_eq!(p.poll_event(), None);
+    }
+
+    #[test]
+    fn other_sockets_ignore_subscribe_commands() {
+        let mut d = conn(SocketType::Dealer, b"");
+        let mut r = conn(SocketType::Router, b"");
+        pump(&mut d, &mut r);
+        let mut wire = command_bytes(&Command::Subscribe {
+            topic: Bytes::from_static(b"x"),
+        });
+        r.receive(&mut wire, Instant::now()).unwrap();
+        assert_eq!(r.poll_event(), None);
+        assert!(r.is_active());
     }
 
     #[test]

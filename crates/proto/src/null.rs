@@ -77,6 +77,8 @@ pub(crate) fn command_name(cmd: &Command) -> String {
         Command::Error { .. } => "ERROR".into(),
         Command::Ping { .. } => "PING".into(),
         Command::Pong { .. } => "PONG".into(),
+        Command::Subscribe { .. } => "SUBSCRIBE".into(),
+        Command::Cancel { .. } => "CANCEL".into(),
         Command::Other(raw) => raw.name_lossy(),
     }
 }

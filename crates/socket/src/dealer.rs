@@ -44,7 +44,8 @@ impl Pattern for DealerPattern {
                 queue: Arc::clone(&self.outbox),
                 requeue: Arc::clone(&self.requeue),
             },
-            inbound: Arc::clone(&self.inbox),
+            inbound: Some(Arc::clone(&self.inbox)),
+            filter_incoming: false,
             prefix: None,
             routing_id: peer.identity.clone(),
         })

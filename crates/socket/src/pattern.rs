@@ -25,15 +25,22 @@ pub(crate) enum Outgoing {
         queue: Arc<Outbox>,
         requeue: Arc<Mutex<VecDeque<Multipart>>>,
     },
-    /// This peer's own queue (ROUTER).
+    /// This peer's own queue (ROUTER; a publisher's per-subscriber queue).
     Own(Arc<Outbox>),
+    /// The socket sends nothing to its peers (PULL).
+    #[allow(dead_code)] // the first user is the PULL socket (socket-types issue)
+    Nothing,
 }
 
 /// What a connection gets when its handshake succeeds.
 pub(crate) struct Attachment {
     pub outgoing: Outgoing,
-    /// Where received messages go (fair-queued with the socket's other connections).
-    pub inbound: Arc<Inbox>,
+    /// Where received messages go (fair-queued with the socket's other connections); None:
+    /// the socket takes no messages from its peers (PUSH), they are dropped.
+    pub inbound: Option<Arc<Inbox>>,
+    /// Received messages pass through [`Pattern::incoming`] first (a publisher reads
+    /// subscriptions from them).
+    pub filter_incoming: bool,
     /// A frame to put in front of each received message (ROUTER: the routing id).
     pub prefix: Option<Bytes>,
     /// The routing id the peer is known by.
@@ -54,4 +61,11 @@ pub(crate) trait Pattern: Send + Sync + 'static {
     ) -> Result<Attachment, String>;
     /// A connection that was attached has closed.
     fn detach(&self, conn_id: u64, attachment: &Attachment);
+    /// A message from an attached connection whose attachment asks for it
+    /// (`filter_incoming`): what to deliver to the receive queue, if anything. Runs on the
+    /// connection's I/O thread: it must not block.
+    fn incoming(&self, conn_id: u64, attachment: &Attachment, msg: Multipart) -> Option<Multipart> {
+        let _ = (conn_id, attachment);
+        Some(msg)
+    }
 }

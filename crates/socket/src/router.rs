@@ -98,7 +98,8 @@ impl Pattern for RouterPattern {
         );
         Ok(Attachment {
             outgoing: Outgoing::Own(queue),
-            inbound: Arc::clone(&self.inbox),
+            inbound: Some(Arc::clone(&self.inbox)),
+            filter_incoming: false,
             prefix: Some(routing_id.clone()),
             routing_id,
         })

@@ -125,7 +125,9 @@ fn a_blocking_send_times_out_at_the_high_water_mark() {
         linger: Duration::ZERO,
         ..Options::default()
     });
-    dealer.connect(&format!("tcp://127.0.0.1:{}", free_port())).unwrap();
+    dealer
+        .connect(&format!("tcp://127.0.0.1:{}", free_port()))
+        .unwrap();
     dealer.send_blocking(mp(&[b"1"])).unwrap();
     dealer.send_blocking(mp(&[b"2"])).unwrap();
     let wait = Duration::from_millis(50);

@@ -324,6 +324,15 @@ impl Conn {
                 }
                 Event::Message(mut msg) => {
                     let Some(att) = &self.att else { continue };
+                    if att.filter_incoming {
+                        match self.core.pattern.incoming(self.conn_id, att, msg) {
+                            Some(m) => msg = m,
+                            None => continue,
+                        }
+                    }
+                    if att.inbound.is_none() {
+                        continue;
+                    }
                     if let Some(prefix) = &att.prefix {
                         msg.push_front(prefix.clone());
                     }
@@ -340,11 +349,14 @@ impl Conn {
         if self.pending.is_empty() {
             return Ok(true);
         }
-        let (Some(att), Some(handle)) = (&self.att, &self.handle) else {
+        let (Some(inbox), Some(handle)) = (
+            self.att.as_ref().and_then(|a| a.inbound.as_ref()),
+            &self.handle,
+        ) else {
             self.pending.clear();
             return Ok(true);
         };
-        Ok(att.inbound.push(&mut self.pending, handle.waker()))
+        Ok(inbox.push(&mut self.pending, handle.waker()))
     }
 
     /// Writes what the connection has to say and what the send queue holds.
@@ -573,6 +585,7 @@ fn take_outgoing(
             queue
         }
         Outgoing::Own(queue) => queue,
+        Outgoing::Nothing => return 0,
     };
     queue.take_or_wait(into, max, max_bytes, Some(handle.waker()))
 }
@@ -602,7 +615,7 @@ fn give_back(core: &Core, att: &Attachment, unsent: Vec<Multipart>, partial: Vec
             // Another connection may be waiting for messages.
             queue.wake_writers();
         }
-        Outgoing::Own(_) => core.emit(SocketEvent::MessagesDropped {
+        Outgoing::Own(_) | Outgoing::Nothing => core.emit(SocketEvent::MessagesDropped {
             routing_id: att.routing_id.clone(),
             count: unsent.len(),
             reason: DropReason::Unwritten,
