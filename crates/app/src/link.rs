@@ -159,9 +159,11 @@ impl LinkWatch {
         Some((before, lasted))
     }
 
-    /// Like [`on_event`](LinkWatch::on_event), and logs a change: a failure at warn, being
-    /// connected at info (with how long the link was down, after a failure). `what` names the
-    /// peer in the logs, e.g. `server` or `collector`. Returns whether the state changed.
+    /// Like [`on_event`](LinkWatch::on_event), and logs a change. Refused and lost are
+    /// warnings (a key or peer to look at); unreachable is info, since a client may start
+    /// before its server on purpose (its messages wait in the queue), and connected is info
+    /// (with how long the link was down, after a failure). `what` names the peer in the logs,
+    /// e.g. `server` or `collector`. Returns whether the state changed.
     pub fn log_event(&mut self, what: &str, event: &SocketEvent, now: Instant) -> bool {
         let Some((before, lasted)) = self.on_event(event, now) else {
             return false;
@@ -172,7 +174,9 @@ impl LinkWatch {
                 self.describe(),
                 lasted.as_secs_f64()
             ),
-            (LinkState::Connected, None) => log::info!("{what}: {}", self.describe()),
+            (LinkState::Connected | LinkState::Unreachable { .. }, _) => {
+                log::info!("{what}: {}", self.describe())
+            }
             _ => log::warn!("{what}: {}", self.describe()),
         }
         true
