@@ -17,7 +17,8 @@
 #   FUZZ_ARGS        extra libFuzzer arguments, e.g. "-max_len=16384"
 #
 # Needs the nightly toolchain (cargo +nightly) and cargo-fuzz; installs either if missing
-# (nightly through rustup) and exits 2, loudly, if it cannot.
+# (nightly through rustup, in ~/.rustup; cargo-fuzz into target/tools) and exits 2, loudly, if
+# it cannot.
 # Crash inputs are written to fuzz/artifacts/<target>/ (git-ignored); reproduce one with
 #   cargo +nightly fuzz run --fuzz-dir fuzz <target> fuzz/artifacts/<target>/<crash-file>
 set -uo pipefail
@@ -34,10 +35,13 @@ if ! cargo +nightly --version >/dev/null 2>&1; then
         exit 2
     fi
 fi
+# cargo-fuzz goes into the project (target/tools), not ~/.cargo: `cargo clean` removes it.
+tools="$root/target/tools"
+export PATH="$tools/bin:$PATH"
 if ! cargo fuzz --version >/dev/null 2>&1; then
-    echo "fuzz.sh: installing cargo-fuzz" >&2
-    if ! cargo install cargo-fuzz --locked; then
-        echo "fuzz.sh: ERROR: cannot install cargo-fuzz (cargo install cargo-fuzz --locked)" >&2
+    echo "fuzz.sh: installing cargo-fuzz into $tools" >&2
+    if ! cargo install cargo-fuzz --locked --root "$tools"; then
+        echo "fuzz.sh: ERROR: cannot install cargo-fuzz (cargo install cargo-fuzz --locked --root $tools)" >&2
         exit 2
     fi
 fi

@@ -242,7 +242,9 @@ fn copy_key(from: &Path, name: &str, to: &Path) {
 // ---------------------------------------------------------------------------
 
 /// `courier-server --curve --curve-dir DIR --bind tcp://127.0.0.1:<port>
-/// extra...`, once it listens.
+/// extra...`, once it listens. Tests that look for the server's line per
+/// message received (`hello_from`, `received ...`) pass `-v`: those lines are
+/// debug only.
 fn our_server(port: u16, curve_dir: &Path, extra: &[&str], name: &str) -> Peer {
     let endpoint = tcp_endpoint(port);
     let mut cmd = Command::new(cargo_bin("courier-server"));
@@ -346,7 +348,7 @@ fn k1_pyzmq_made_keys_work_in_our_server_and_client() {
     let (server_key, client_key) = (&keys["server"], &keys["client"]);
 
     let port = free_port();
-    let mut server = our_server(port, &dir, &["--interval", "300ms"], "courier-server");
+    let mut server = our_server(port, &dir, &["--interval", "300ms", "-v"], "courier-server");
     server.expect_seen(
         says_all(SERVER, &["CURVE on; server public key ", server_key]),
         WAIT,
@@ -562,7 +564,7 @@ fn k4_our_server_refuses_an_unauthorized_pyzmq_client_and_serves_an_authorized_o
     let names = pyzmq_create(&dir, &["py-ok", "py-no"]);
     copy_key(&dir, "py-ok", &dir.join("authorized_clients"));
     let port = free_port();
-    let mut server = our_server(port, &dir, &["--interval", "300ms"], "courier-server");
+    let mut server = our_server(port, &dir, &["--interval", "300ms", "-v"], "courier-server");
     let endpoint = tcp_endpoint(port);
     let server_key_file = path_arg(&dir.join("server.key"));
     let client = |name: &str| {
@@ -623,7 +625,7 @@ fn k5_agent_style_random_routing_id_is_learned_under_that_id() {
     let keys = pyzmq_create(&dir, &["agent"]);
     copy_key(&dir, "agent", &dir.join("authorized_clients"));
     let port = free_port();
-    let mut server = our_server(port, &dir, &["--interval", "300ms"], "courier-server");
+    let mut server = our_server(port, &dir, &["--interval", "300ms", "-v"], "courier-server");
     let (mut agent, connecting) = py_client(
         &tcp_endpoint(port),
         &dir.join("agent.key_secret"),
@@ -671,7 +673,7 @@ fn k6_a_wrong_server_key_gets_nothing_through_either_way() {
 
     let port = free_port();
     let ours = tcp_endpoint(port);
-    let mut server = our_server(port, &dir, &["--interval", "200ms"], "courier-server");
+    let mut server = our_server(port, &dir, &["--interval", "200ms", "-v"], "courier-server");
     let (mut pyserver, theirs) = py_server(
         &dir.join("server.key_secret"),
         &["--allow-any", "--interval", "0.2"],
@@ -1052,7 +1054,7 @@ fn k7_no_plaintext_on_the_wire_between_curve_peers() {
     let mut server = our_server(
         port,
         &dir,
-        &["--interval", "200ms", "--inbox", &path_arg(&inbox)],
+        &["--interval", "200ms", "--inbox", &path_arg(&inbox), "-v"],
         "courier-server",
     );
     let rust_relay = Recorder::start(port);
@@ -1194,7 +1196,7 @@ fn k8_heartbeats_with_curve_keep_connections_up() {
     // HELLO every 1 s each way: longer than both clients' heartbeat timeouts
     // (400 ms for ours, 600 ms for libzmq's), so only the PONGs answering
     // their PINGs keep the connections up between HELLOs.
-    let mut server = our_server(port, &dir, &["--interval", "1s"], "courier-server");
+    let mut server = our_server(port, &dir, &["--interval", "1s", "-v"], "courier-server");
     let rust_relay = Recorder::start(port);
     let py_relay = Recorder::start(port);
     let rust_endpoint = rust_relay.endpoint();

@@ -133,7 +133,12 @@ fn check_routing_id(rid: &str) {
 
 /// `courier-top --json` with key pair `key_name`, saying hello every second.
 fn our_top(keys: &Path, port: u16, key_name: &str, label: &str) -> Peer {
-    let args = strings(&[
+    our_top_with(keys, port, key_name, label, &[])
+}
+
+/// [`our_top`] with more arguments.
+fn our_top_with(keys: &Path, port: u16, key_name: &str, label: &str, extra: &[&str]) -> Peer {
+    let mut args = strings(&[
         "127.0.0.1",
         "--port",
         &port.to_string(),
@@ -145,6 +150,7 @@ fn our_top(keys: &Path, port: u16, key_name: &str, label: &str) -> Peer {
         "--key-name",
         key_name,
     ]);
+    args.extend(strings(extra));
     spawn_ours("courier-top", &args, label)
 }
 
@@ -310,12 +316,86 @@ fn wait_top(top: &mut Peer, hostname: &str, kind: &str, n: usize, since: u64) ->
     )
 }
 
-/// Every stdout line of `courier-top --json` is one JSON object with exactly
-/// `hostname`, `kind`, `values`, `received` in that order.
+/// The keys of a JSON line, in order of appearance.
+fn keys_in_order(line: &str, v: &Value) -> Vec<String> {
+    let mut keys: Vec<(usize, String)> = v
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| {
+            (
+                line.find(&format!("\"{k}\":")).unwrap_or(usize::MAX),
+                k.clone(),
+            )
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.into_iter().map(|(_, k)| k).collect()
+}
+
+/// A status line of `courier-top --json` (`{"status":...}`, README "Monitoring").
+fn is_status(v: &Value) -> bool {
+    v.get("status").is_some()
+}
+
+/// The status lines `top` printed so far.
+fn top_statuses(top: &mut Peer) -> Vec<Value> {
+    top.events_so_far().into_iter().filter(is_status).collect()
+}
+
+/// Their states, in order.
+fn top_states(top: &mut Peer) -> Vec<String> {
+    top_statuses(top)
+        .iter()
+        .map(|v| v["status"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Checks a status line's shape: exactly `status`, `endpoint`, `reason`, `since` in that
+/// order; a known state; a reason for the failures only; `since` in milliseconds.
+fn check_status_line(line: &str, v: &Value, t0_ms: u64) {
+    assert_eq!(
+        keys_in_order(line, v),
+        ["status", "endpoint", "reason", "since"],
+        "{line}"
+    );
+    let state = v["status"].as_str().unwrap();
+    let states = [
+        "connecting",
+        "unreachable",
+        "refused",
+        "connected",
+        "lost",
+        "silent",
+    ];
+    assert!(states.contains(&state), "{line}");
+    assert!(
+        v["endpoint"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("tcp://127.0.0.1:")),
+        "{line}"
+    );
+    let failure = ["unreachable", "refused", "lost"].contains(&state);
+    assert_eq!(v["reason"].is_string(), failure, "{line}");
+    assert!(failure || v["reason"].is_null(), "{line}");
+    let since = v["since"].as_u64().unwrap();
+    // `silent` dates from the last message, which may precede t0 by a little.
+    assert!(
+        (t0_ms.saturating_sub(60_000)..=unix_ms() + 1000).contains(&since),
+        "since {since}: {line}"
+    );
+}
+
+/// Every stdout line of `courier-top --json` is one JSON object: a status line, or a metrics
+/// line with exactly `hostname`, `kind`, `values`, `received` in that order.
 fn check_top_lines(top: &mut Peer, t0_ms: u64) {
     let now = unix_ms();
     for line in top.lines_so_far() {
         let v = parse_event(&line).unwrap_or_else(|| panic!("not a JSON object: {line:?}"));
+        if is_status(&v) {
+            check_status_line(&line, &v, t0_ms);
+            continue;
+        }
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         let mut sorted = keys.clone();
         sorted.sort_unstable();
@@ -627,9 +707,11 @@ fn python_agents_report_to_our_collector() {
         late_viewer.expect_event("metr", &[], WAIT),
         late_viewer.expect_event("metr", &[], WAIT),
     ];
+    // Its first two metrics lines (status lines say how the link goes meanwhile).
+    let metr = |l: &str| !l.contains("\"status\":");
     let first_top = [
-        late_top.expect_line(|_| true, WAIT),
-        late_top.expect_line(|_| true, WAIT),
+        late_top.expect_line(metr, WAIT),
+        late_top.expect_line(metr, WAIT),
     ]
     .map(|l| parse_event(&l).unwrap_or_else(|| panic!("not JSON: {l}")));
     for pair in [&first, &first_top] {
@@ -706,6 +788,7 @@ fn mixed_fleet(keys: &Path, agent_port: u16, viewer_port: u16, tag: &str) -> (Pe
     let hosts: BTreeSet<String> = top
         .events_so_far()
         .iter()
+        .filter(|e| !is_status(e))
         .map(|e| e["hostname"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(hosts, BTreeSet::from([rust_host, py_host]));
@@ -882,6 +965,21 @@ fn restart_scenario(
         })
         .collect();
     check_top_lines(&mut top, t0_ms);
+    // The viewer said what happened to its link: up, down while the collector was dead, up.
+    let states = top_states(&mut top);
+    let down = states
+        .iter()
+        .position(|s| s == "lost" || s == "unreachable")
+        .unwrap_or_else(|| panic!("no outage in the status lines: {states:?}"));
+    assert!(
+        states[..down].contains(&"connected".to_string()),
+        "{states:?}"
+    );
+    assert_eq!(
+        states.last().map(String::as_str),
+        Some("connected"),
+        "{states:?}"
+    );
 
     stop_ours(&mut top);
     stop_ours(&mut ours);
@@ -1054,6 +1152,7 @@ fn our_collector_survives_garbage_from_an_agent() {
     let hosts: BTreeSet<String> = top
         .events_so_far()
         .iter()
+        .filter(|e| !is_status(e))
         .map(|e| e["hostname"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(
@@ -1117,13 +1216,24 @@ fn our_collector_enforces_its_allowlists() {
     wait_top(&mut top, "allowed", "metrics", 3, t0_ms);
     rogue_viewer.expect_event("handshake_failed_auth", &[], WAIT);
     rogue_agent.expect_event("handshake_failed_auth", &[], WAIT);
-    rogue_top.expect_no_line(|_| true, Duration::from_secs(2));
+    // The refused courier-top prints no metrics, and says why: one `refused` status line
+    // (its socket retries all along: not one line per retry).
+    let viewer_endpoint = format!("tcp://127.0.0.1:{viewer_port}");
+    let refused = wait_json(&mut rogue_top, "a refused status", 1, |v| {
+        v["status"] == "refused"
+    });
+    assert_eq!(refused[0]["endpoint"], viewer_endpoint.as_str());
+    let reason = refused[0]["reason"].as_str().unwrap().to_string();
+    assert!(!reason.is_empty());
+    rogue_top.expect_no_line(|l| !l.contains("\"status\":"), Duration::from_secs(2));
     assert!(rogue_top.try_wait().is_none(), "refused courier-top exited");
+    assert_eq!(top_states(&mut rogue_top), ["connecting", "refused"]);
     assert_eq!(count_events(&mut rogue_viewer, "metr", &[]), 0);
     assert_eq!(count_events(&mut rogue_agent, "recv", &[]), 0);
     let hosts: BTreeSet<String> = top
         .events_so_far()
         .iter()
+        .filter(|e| !is_status(e))
         .map(|e| e["hostname"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(hosts, BTreeSet::from(["allowed".to_string()]));
@@ -1139,6 +1249,10 @@ fn our_collector_enforces_its_allowlists() {
     let granted_ms = unix_ms();
     wait_top(&mut rogue_top, "allowed", "metrics", 1, granted_ms);
     let took = granted.elapsed();
+    assert_eq!(
+        top_states(&mut rogue_top),
+        ["connecting", "refused", "connected"]
+    );
     collector.expect_seen(|l: &str| l.contains("re-read"), WAIT);
     check_top_lines(&mut rogue_top, granted_ms);
     let refusals = collector
@@ -1163,8 +1277,70 @@ fn our_collector_enforces_its_allowlists() {
     stop_ref(&mut rogue_agent);
     eprintln!(
         "[6] allowlists: refused peers got nothing; a key added at run time worked after \
-         {took:?}; collector said {refusals:?}; refused courier-top said {rogue_top_log:?}; {:?}",
+         {took:?}; collector said {refusals:?}; refused courier-top said {rogue_top_log:?} and \
+         printed the reason {reason:?}; {:?}",
         t0.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 6b. courier-top --json says why it shows nothing
+// ---------------------------------------------------------------------------
+
+/// Waits for the next status line (after the cursor) and checks its state.
+fn expect_status(top: &mut Peer, state: &str) -> Value {
+    let line = top.expect_line(|l| l.contains("\"status\":"), WAIT);
+    let v = parse_event(&line).unwrap();
+    assert_eq!(v["status"], state, "{line}; all: {:?}", top_states(top));
+    v
+}
+
+#[test]
+fn courier_top_json_status_without_a_collector_then_silent_then_lost() {
+    let t0_ms = unix_ms();
+    let keys = make_keys("metrics_status_json", &["collector", "client"], &["client"]);
+    let (agent_port, viewer_port) = (free_port(), free_port());
+    let endpoint = format!("tcp://127.0.0.1:{viewer_port}");
+    let mut top = our_top_with(
+        &keys,
+        viewer_port,
+        "client",
+        "courier-top",
+        &["--silent-after", "1s"],
+    );
+
+    // Nobody listens: connecting, then why not, once (the socket retries all along).
+    let first = expect_status(&mut top, "connecting");
+    assert_eq!(first["endpoint"], endpoint.as_str());
+    let unreachable = expect_status(&mut top, "unreachable");
+    let reason = unreachable["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("refused"), "{unreachable}");
+    top.expect_no_line(|l| l.contains("\"status\":"), Duration::from_secs(2));
+
+    // The collector comes up: connected.
+    let mut collector = our_collector(&keys, agent_port, viewer_port, &[]);
+    expect_status(&mut top, "connected");
+    // Frozen (its pings stop, the connection stays): silent, since the last message.
+    collector.send_signal("STOP");
+    let frozen_ms = unix_ms();
+    let silent = expect_status(&mut top, "silent");
+    assert!(silent["since"].as_u64().unwrap() <= frozen_ms, "{silent}");
+    collector.send_signal("CONT");
+    expect_status(&mut top, "connected");
+    // Stopped: the link is lost, then the collector unreachable.
+    stop_ours(&mut collector);
+    let lost = expect_status(&mut top, "lost");
+    assert!(lost["reason"].is_string(), "{lost}");
+    expect_status(&mut top, "unreachable");
+    check_top_lines(&mut top, t0_ms);
+    let log = top.stderr_so_far();
+    stop_ours(&mut top);
+    // The reason is in the logs (standard error with --json) too, once.
+    let logged = log.lines().filter(|l| l.contains(&reason)).count();
+    assert!(logged >= 1, "the reason is not in the log:\n{log}");
+    eprintln!(
+        "[6b] status lines: {:?}; reason {reason:?}",
+        top_states(&mut top)
     );
 }
 
@@ -1217,6 +1393,31 @@ impl Tmux {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+impl Tmux {
+    /// A private tmux server with a 120x30 window `top` running a bare bash, once its prompt
+    /// (`READY>`) is up.
+    fn shell(tag: &str) -> Tmux {
+        let tmux = Tmux {
+            socket: format!("courier-{tag}-{}", std::process::id()),
+        };
+        tmux.ok(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "top",
+            "-x",
+            "120",
+            "-y",
+            "30",
+            "env PS1='READY> ' bash --norc --noprofile -i",
+        ]);
+        tmux.wait_screen("the shell prompt", |s| s.contains("READY>"));
+        tmux
     }
 }
 
@@ -1274,23 +1475,7 @@ fn courier_top_terminal_ui_in_tmux() {
 
     let scratch = keys.parent().unwrap().to_path_buf();
     let log_file = scratch.join("courier-top.log");
-    let tmux = Tmux {
-        socket: format!("courier-metrics-{}", std::process::id()),
-    };
-    tmux.ok(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-s",
-        "top",
-        "-x",
-        "120",
-        "-y",
-        "30",
-        "env PS1='READY> ' bash --norc --noprofile -i",
-    ]);
-    tmux.wait_screen("the shell prompt", |s| s.contains("READY>"));
+    let tmux = Tmux::shell("metrics");
     let command = format!(
         "{} 127.0.0.1 --port {viewer_port} --curve-dir {} --hello-interval 1s --log-file {}; \
          echo TOP-EXIT=$?; stty -a | grep -o -- '-\\?icanon' ",
@@ -1359,5 +1544,65 @@ fn courier_top_terminal_ui_in_tmux() {
         "[7] TUI showed both hosts after {shown_after:?}; screen:\n{screen}\nafter q:\n{}\ntotal {:?}",
         after.trim_end(),
         t0.elapsed()
+    );
+}
+
+/// courier-top's screen says why it is empty: nothing listening, then a collector that refuses
+/// its key; and its logs are on screen without --log-file.
+#[test]
+fn courier_top_terminal_ui_says_why_it_is_empty() {
+    let which = Command::new("sh")
+        .args(["-c", "command -v tmux"])
+        .output()
+        .unwrap();
+    assert!(
+        which.status.success(),
+        "tmux is not installed: this test needs it (apt-get install -y tmux); not skipping"
+    );
+    // `rogue` is not in the collector's authorized_clients.
+    let keys = make_keys(
+        "metrics_tui_status",
+        &["collector", "client", "rogue"],
+        &["client"],
+    );
+    let (agent_port, viewer_port) = (free_port(), free_port());
+    let endpoint = format!("tcp://127.0.0.1:{viewer_port}");
+    let tmux = Tmux::shell("metrics-status");
+    let command = format!(
+        "{} 127.0.0.1 --port {viewer_port} --curve-dir {} --key-name rogue --hello-interval 1s; \
+         echo TOP-EXIT=$?",
+        bin("courier-top").display(),
+        keys.display(),
+    );
+    tmux.ok(&["send-keys", "-t", "top", &command, "Enter"]);
+    let unreachable = tmux.wait_screen("why it cannot connect, and a log line", |s| {
+        s.contains(&format!("cannot connect to {endpoint}: Connection refused"))
+            && s.contains("waiting for metrics")
+            && s.contains(&format!("viewer connecting to {endpoint}"))
+            && s.contains("q quit")
+    });
+    let mut collector = our_collector(&keys, agent_port, viewer_port, &[]);
+    let refused = tmux.wait_screen("the refusal and what to check", |s| {
+        // The status wraps over lines: look at the screen's text without line breaks.
+        let text: String = s
+            .lines()
+            .map(|l| l.trim().trim_matches('│').trim())
+            .collect::<Vec<_>>()
+            .join(" ");
+        text.contains(&format!("{endpoint} refused us in the handshake"))
+            && text.contains("authorized_clients")
+    });
+    assert!(exit_line(&refused).is_none(), "exited early:\n{refused}");
+    tmux.ok(&["send-keys", "-t", "top", "q"]);
+    let after = tmux.wait_screen("the shell again", |s| {
+        exit_line(s).is_some() && s.trim_end().ends_with("READY>")
+    });
+    assert_eq!(exit_line(&after), Some("TOP-EXIT=0"), "{after}");
+    drop(tmux);
+    stop_ours(&mut collector);
+    eprintln!(
+        "[7b] no collector:\n{}\nrefusing collector:\n{}",
+        unreachable.trim_end(),
+        refused.trim_end()
     );
 }

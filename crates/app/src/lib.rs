@@ -3,7 +3,8 @@
 //! The small framework shared by courier's programs (server, client, and the metrics agent,
 //! collector and viewer): a table of message handlers keyed by header, periodic tasks, and the
 //! chores every long-running program needs (logging, Ctrl-C and SIGTERM, argument parsing
-//! with exit code 2, durations such as `500ms`).
+//! with exit code 2, durations such as `500ms`, and [`LinkWatch`], which turns a connecting
+//! socket's events into the state of its link, logged once per change).
 //!
 //! It holds no networking of its own: programs own a `courier-socket` socket and call
 //! [`Handlers::dispatch`] and [`Periodic::run_due`] from their loop.
@@ -35,6 +36,7 @@
 mod cli;
 mod handlers;
 pub mod keys;
+mod link;
 mod names;
 mod shutdown;
 
@@ -43,5 +45,6 @@ pub use cli::{
     usage_error,
 };
 pub use handlers::{Dispatch, HandlerError, HandlerResult, Handlers, Periodic};
+pub use link::{LinkDescription, LinkState, LinkWatch};
 pub use names::{describe, peer_name};
 pub use shutdown::{shutdown_on_signals, Shutdown};

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use courier_app::{describe, Dispatch, HandlerResult, Handlers, Periodic, Shutdown};
+use courier_app::{describe, Dispatch, HandlerResult, Handlers, LinkWatch, Periodic, Shutdown};
 use courier_socket::{runtime, Dealer, Message, Multipart, Options, SocketError};
 use futures::FutureExt;
 use thiserror::Error;
@@ -59,6 +59,7 @@ pub struct ClientContext {
     last_heard: Instant,
     unresponsive: bool,
     now: Instant,
+    link: LinkWatch,
 }
 
 impl ClientContext {
@@ -80,6 +81,11 @@ impl ClientContext {
     /// The time of the current event.
     pub fn now(&self) -> Instant {
         self.now
+    }
+
+    /// The state of the connection to the server (connected, or why not).
+    pub fn link(&self) -> &LinkWatch {
+        &self.link
     }
 }
 
@@ -125,8 +131,14 @@ impl Client {
             let silent = ctx.now.saturating_duration_since(ctx.last_heard);
             if !ctx.unresponsive && silent >= timeout {
                 ctx.unresponsive = true;
+                // Which state the link is in, when the connection is what fails (the reason
+                // was logged once when the state began: not repeated here).
+                let why = match ctx.link.state().is_connected() {
+                    true => String::new(),
+                    false => format!(" (link {})", ctx.link.state().name()),
+                };
                 log::warn!(
-                    "server unresponsive: nothing received for {:.1}s; still trying",
+                    "server unresponsive: nothing received for {:.1}s{why}; still trying",
                     silent.as_secs_f64()
                 );
             }
@@ -175,6 +187,7 @@ impl Client {
             first,
         } = self;
         let dealer = Dealer::new(config.socket.clone());
+        let events = dealer.events();
         dealer.connect(&config.connect)?;
         log::info!(
             "connecting to {} (HELLO every {:?}; the server counts as unresponsive after {:?} of silence)",
@@ -188,6 +201,7 @@ impl Client {
             last_heard: now,
             unresponsive: false,
             now,
+            link: LinkWatch::new(config.connect.clone(), now),
         };
         loop {
             for msg in ctx.outbox.drain(..) {
@@ -238,6 +252,14 @@ impl Client {
                         break;
                     }
                 },
+                event = events.recv().fuse() => {
+                    // Once per change of state, at the default level: why the server cannot be
+                    // reached (unknown host, refused, handshake refused) is the first thing a
+                    // user needs, and the socket retries too often to log every attempt.
+                    if let Ok(event) = event {
+                        ctx.link.log_event("server", &event, Instant::now());
+                    }
+                }
                 _ = runtime::sleep(wait).fuse() => {
                     ctx.now = Instant::now();
                     periodic.run_due(ctx.now, &mut ctx);

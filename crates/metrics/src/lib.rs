@@ -11,7 +11,9 @@
 //!   (`mem.*`, kB) and [`CpuPercent`] (`cpu.percent`, 0–100, left out of the first sample).
 //! - [`view`]: the viewer's per-host state fed by messages, and each row's figures.
 //! - [`tui`]: the `courier-top` terminal UI (ratatui).
-//! - [`json`]: the viewer's `--json` lines.
+//! - [`json`]: the viewer's `--json` lines (metrics, and status lines).
+//! - [`status`]: the viewer's link to the collector (connecting, refused and why, silent...),
+//!   shown by the terminal UI and printed as `--json` status lines.
 //!
 //! ## A new metric
 //!
@@ -57,14 +59,16 @@
 
 pub mod json;
 pub mod sample;
+pub mod status;
 pub mod tui;
 pub mod view;
 
-pub use json::json_line;
+pub use json::{json_line, status_line};
 pub use sample::{
     from_fn, keys, parse_cpu_line, parse_meminfo, parse_stat, parse_uptime, read_hostname,
     CollectError, Collector, CpuPercent, CpuTimes, Kind, MemInfo, Registry, Report, Samples,
     Throttle, ToNumber, Uptime,
 };
+pub use status::{LinkKind, ViewerStatus};
 pub use tui::{draw, run_tui, Dashboard, Incoming, TuiOptions};
 pub use view::{HostRow, HostTable};

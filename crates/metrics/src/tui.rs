@@ -1,5 +1,7 @@
 //! The viewer's terminal UI (`courier-top`): one row per host with its name, a memory bar, a
-//! CPU bar, its uptime and the age of its latest sample, redrawn every second.
+//! CPU bar, its uptime and the age of its latest sample, redrawn every second. Above the table,
+//! the link to the collector ([`ViewerStatus`]: connecting, refused and why, silent for how
+//! long); below it, the latest log lines, so that an empty screen always says why.
 //!
 //! [`Dashboard`] (and [`draw`]) only render a [`HostTable`], so they are tested against
 //! ratatui's `TestBackend`; [`run_tui`] owns the real terminal: raw mode and the alternate
@@ -8,7 +10,7 @@
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use courier_proto::message::Message;
 use ratatui::backend::{Backend, CrosstermBackend};
@@ -21,9 +23,10 @@ use ratatui::crossterm::{cursor, execute};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Widget};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Widget, Wrap};
 use ratatui::{Frame, Terminal};
 
+use crate::status::{LinkKind, ViewerStatus};
 use crate::view::{HostRow, HostTable};
 
 /// The filled part of a bar.
@@ -41,6 +44,10 @@ const SPACING: u16 = 1;
 const MAX_NAME_WIDTH: u16 = 24;
 /// Width of a bar's label, `100%`.
 const LABEL_WIDTH: u16 = 4;
+/// Most lines the link status may wrap over.
+const MAX_STATUS_LINES: u16 = 3;
+/// How many of the latest log lines are shown.
+pub const LOG_LINES: usize = 3;
 
 /// Renders `table` as of `now` into the whole frame.
 pub fn draw(frame: &mut Frame<'_>, table: &HostTable, now: Instant) {
@@ -48,12 +55,14 @@ pub fn draw(frame: &mut Frame<'_>, table: &HostTable, now: Instant) {
 }
 
 /// The whole screen as a widget: a bordered table of hosts, or a waiting note before the
-/// first host.
+/// first host; optionally the link to the collector above it and log lines below.
 #[derive(Debug, Clone, Copy)]
 pub struct Dashboard<'a> {
     table: &'a HostTable,
     now: Instant,
     status: Option<&'a str>,
+    link: Option<(&'a ViewerStatus, SystemTime)>,
+    log: &'a [String],
 }
 
 impl<'a> Dashboard<'a> {
@@ -63,6 +72,8 @@ impl<'a> Dashboard<'a> {
             table,
             now,
             status: None,
+            link: None,
+            log: &[],
         }
     }
 
@@ -71,6 +82,57 @@ impl<'a> Dashboard<'a> {
         self.status = Some(status);
         self
     }
+
+    /// Shows the link to the collector above the table, as of `wall` (for "for 12s").
+    pub fn link(mut self, link: &'a ViewerStatus, wall: SystemTime) -> Self {
+        self.link = Some((link, wall));
+        self
+    }
+
+    /// Shows these log lines (the latest last) below the table.
+    pub fn log(mut self, lines: &'a [String]) -> Self {
+        self.log = lines;
+        self
+    }
+}
+
+/// The colour of a link state: green when connected, yellow while waiting, red on failure.
+fn link_style(kind: LinkKind) -> Style {
+    match kind {
+        LinkKind::Connected => Style::new().fg(Color::Green),
+        kind if kind.is_failure() => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        _ => Style::new().fg(Color::Yellow),
+    }
+}
+
+/// Takes `rows` rows off the top of `area`; returns them and what is left.
+fn split_top(area: Rect, rows: u16) -> (Rect, Rect) {
+    let rows = rows.min(area.height);
+    let top = Rect {
+        height: rows,
+        ..area
+    };
+    let rest = Rect {
+        y: area.y.saturating_add(rows),
+        height: area.height - rows,
+        ..area
+    };
+    (top, rest)
+}
+
+/// Takes `rows` rows off the bottom of `area`; returns what is left and them.
+fn split_bottom(area: Rect, rows: u16) -> (Rect, Rect) {
+    let rows = rows.min(area.height);
+    let rest = Rect {
+        height: area.height - rows,
+        ..area
+    };
+    let bottom = Rect {
+        y: area.y.saturating_add(rest.height),
+        height: rows,
+        ..area
+    };
+    (rest, bottom)
 }
 
 impl Widget for Dashboard<'_> {
@@ -90,8 +152,47 @@ impl Widget for Dashboard<'_> {
             .title(Line::from(" courier-top ").bold())
             .title(Line::from(hosts).right_aligned())
             .title_bottom(Line::from(bottom));
-        let inner = block.inner(area);
+        let mut inner = block.inner(area);
         block.render(area, buf);
+        if inner.width == 0 {
+            return;
+        }
+        if let Some((link, wall)) = self.link {
+            let text = link.text(wall);
+            // Wrapped over as many lines as it needs (a refusal's reason is long), up to 3.
+            let needed = text_width(&text)
+                .div_ceil(inner.width)
+                .clamp(1, MAX_STATUS_LINES);
+            // One line for it and a blank one under it, or only what the terminal has.
+            let (top, rest) = split_top(inner, needed.saturating_add(1));
+            Paragraph::new(text)
+                .wrap(Wrap { trim: true })
+                .style(link_style(link.kind))
+                .render(
+                    Rect {
+                        height: needed.min(top.height),
+                        ..top
+                    },
+                    buf,
+                );
+            inner = rest;
+        }
+        if !self.log.is_empty() && inner.height > 4 {
+            let shown = self.log.len().min(LOG_LINES);
+            let skip = self.log.len() - shown;
+            let rows = u16::try_from(shown).unwrap_or(1);
+            let (rest, bottom) = split_bottom(inner, rows);
+            let lines: Vec<Line<'_>> = self
+                .log
+                .iter()
+                .skip(skip)
+                .map(|l| Line::raw(l.as_str()))
+                .collect();
+            Paragraph::new(lines)
+                .style(Style::new().fg(Color::DarkGray))
+                .render(bottom, buf);
+            inner = rest;
+        }
         if self.table.is_empty() {
             Paragraph::new("waiting for metrics…")
                 .centered()
@@ -204,6 +305,10 @@ fn age_style(age: Option<Duration>) -> Style {
 pub enum Incoming {
     /// A message to show.
     Message(Message),
+    /// The link to the collector changed state (shown above the table).
+    Status(ViewerStatus),
+    /// A log line (the latest [`LOG_LINES`] are shown below the table).
+    Log(String),
     /// Nothing right now.
     Empty,
     /// Leave the UI (e.g. the program is shutting down).
@@ -285,6 +390,8 @@ where
     E: FnMut(Duration) -> io::Result<Option<Event>>,
 {
     let mut table = HostTable::new();
+    let mut link: Option<ViewerStatus> = None;
+    let mut log: Vec<String> = Vec::new();
     let mut redraw_at = Instant::now();
     loop {
         let now = Instant::now();
@@ -292,6 +399,17 @@ where
             match next() {
                 Incoming::Message(msg) => {
                     table.apply(&msg, now);
+                }
+                Incoming::Status(status) => {
+                    link = Some(status);
+                    // A change of state is shown at once, not at the next tick.
+                    redraw_at = now;
+                }
+                Incoming::Log(line) => {
+                    log.push(line);
+                    if log.len() > LOG_LINES {
+                        log.remove(0);
+                    }
                 }
                 Incoming::Empty => break,
                 Incoming::Stop => return Ok(()),
@@ -301,7 +419,14 @@ where
             if let Some(silence) = options.forget_after {
                 table.forget_silent(now, silence);
             }
-            terminal.draw(|frame| draw(frame, &table, now))?;
+            let wall = SystemTime::now();
+            terminal.draw(|frame| {
+                let mut dashboard = Dashboard::new(&table, now).log(&log);
+                if let Some(link) = &link {
+                    dashboard = dashboard.link(link, wall);
+                }
+                frame.render_widget(dashboard, frame.area());
+            })?;
             redraw_at = now + options.refresh;
         }
         let wait = options
@@ -514,6 +639,129 @@ mod tests {
             .draw(|f| f.render_widget(Dashboard::new(&table, now).status("disconnected"), f.area()))
             .unwrap();
         assert!(lines(terminal.backend().buffer())[5].contains("disconnected"));
+    }
+
+    fn render_with(dashboard: Dashboard<'_>, width: u16, height: u16) -> (Vec<String>, Buffer) {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal
+            .draw(|f| f.render_widget(dashboard, f.area()))
+            .unwrap();
+        let buf = terminal.backend().buffer().clone();
+        (lines(&buf), buf)
+    }
+
+    /// The foreground colour of the cell of row `y` where `needle` starts.
+    fn fg_at(buf: &Buffer, screen: &[String], y: usize, needle: &str) -> Color {
+        let row = &screen[y];
+        let byte = row
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not in {row:?}"));
+        // Columns, not bytes: the border is a multi-byte character.
+        let x = row[..byte].chars().count();
+        buf[(u16::try_from(x).unwrap(), u16::try_from(y).unwrap())].fg
+    }
+
+    #[test]
+    fn link_status_above_an_empty_table() {
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        let table = HostTable::new();
+        let refused = ViewerStatus::new(LinkKind::Refused, "tcp://127.0.0.1:5557", wall)
+            .with_reason("peer closed the connection with ERROR: 400");
+        let (screen, buf) = render_with(Dashboard::new(&table, now).link(&refused, wall), 100, 10);
+        let text = screen.join("\n");
+        // The whole reason is there, wrapped over the lines it needs, in red.
+        assert!(
+            screen[1].contains("tcp://127.0.0.1:5557 refused us in the handshake"),
+            "{text}"
+        );
+        assert!(text.contains("ERROR: 400"), "{text}");
+        assert!(text.contains("authorized_clients"), "{text}");
+        assert_eq!(fg_at(&buf, &screen, 1, "tcp://"), Color::Red, "{text}");
+        assert!(text.contains("waiting for metrics"), "{text}");
+
+        let up = ViewerStatus::new(LinkKind::Connected, "tcp://127.0.0.1:5557", wall);
+        let (screen, buf) = render_with(Dashboard::new(&table, now).link(&up, wall), 100, 10);
+        assert!(
+            screen[1].contains("connected to tcp://127.0.0.1:5557"),
+            "{screen:#?}"
+        );
+        assert_eq!(fg_at(&buf, &screen, 1, "connected"), Color::Green);
+
+        let silent_since = wall - Duration::from_secs(20);
+        let silent = ViewerStatus::new(LinkKind::Silent, "tcp://127.0.0.1:5557", silent_since);
+        let (screen, buf) = render_with(Dashboard::new(&table, now).link(&silent, wall), 100, 10);
+        assert!(
+            screen[1].contains("nothing received for 20s"),
+            "{screen:#?}"
+        );
+        assert_eq!(fg_at(&buf, &screen, 1, "connected"), Color::Yellow);
+    }
+
+    #[test]
+    fn link_status_and_log_lines_around_the_hosts() {
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        let table = sample_table(now);
+        let up = ViewerStatus::new(LinkKind::Connected, "tcp://127.0.0.1:5557", wall);
+        let log: Vec<String> = (1..=5).map(|i| format!("log line {i}")).collect();
+        let dashboard = Dashboard::new(&table, now).link(&up, wall).log(&log);
+        let (screen, _) = render_with(dashboard, 80, 12);
+        let text = screen.join("\n");
+        assert!(screen[1].contains("connected to"), "{text}");
+        assert!(screen[3].contains("HOST"), "{text}");
+        assert!(
+            screen[4].contains("alpha") && screen[5].contains("beta-host"),
+            "{text}"
+        );
+        // The latest three, the newest last, just above the bottom border.
+        assert!(!text.contains("log line 2"), "{text}");
+        assert!(screen[8].contains("log line 3"), "{text}");
+        assert!(screen[10].contains("log line 5"), "{text}");
+        assert!(screen[11].contains("q quit"), "{text}");
+        // Too small for everything: no panic, the status first.
+        for (w, h) in [(80, 3), (5, 4), (1, 1), (200, 5)] {
+            render_with(Dashboard::new(&table, now).link(&up, wall).log(&log), w, h);
+        }
+    }
+
+    #[test]
+    fn loop_shows_the_latest_status_and_logs() {
+        let mut terminal = Terminal::new(TestBackend::new(90, 10)).unwrap();
+        let wall = SystemTime::now();
+        let ep = "tcp://127.0.0.1:5557";
+        let mut queue = vec![
+            Incoming::Status(ViewerStatus::new(LinkKind::Connecting, ep, wall)),
+            Incoming::Log("first".into()),
+            Incoming::Status(
+                ViewerStatus::new(LinkKind::Unreachable, ep, wall)
+                    .with_reason("Connection refused (os error 111)"),
+            ),
+            Incoming::Log("second".into()),
+        ]
+        .into_iter();
+        let mut polls = 0;
+        event_loop(
+            &mut terminal,
+            &TuiOptions::default(),
+            || queue.next().unwrap_or(Incoming::Empty),
+            |_| {
+                polls += 1;
+                Ok((polls > 1).then(|| Event::Key(KeyEvent::from(KeyCode::Char('q')))))
+            },
+        )
+        .unwrap();
+        let screen = lines(terminal.backend().buffer());
+        let text = screen.join("\n");
+        assert!(
+            screen[1].contains("cannot connect to tcp://127.0.0.1:5557: Connection refused"),
+            "{text}"
+        );
+        assert!(!text.contains("connecting to"), "{text}");
+        assert!(
+            screen[7].contains("first") && screen[8].contains("second"),
+            "{text}"
+        );
     }
 
     #[test]

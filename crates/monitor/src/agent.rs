@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use courier_app::Shutdown;
+use courier_app::{LinkWatch, Shutdown};
 use courier_metrics::{Kind, Registry, Throttle};
 use courier_socket::proto::curve::rand_core::{OsRng, RngCore};
 use courier_socket::{runtime, Dealer, Message, Multipart, Options, SocketError};
@@ -101,7 +101,9 @@ pub async fn run_agent(
         ..config.socket.clone()
     };
     let dealer = Dealer::new(options);
+    let events = dealer.events();
     dealer.connect(&config.collector)?;
+    let mut link = LinkWatch::new(config.collector.clone(), Instant::now());
     log::info!(
         "agent {} for host {:?} connecting to {} (metrics every {:?} once the collector asks)",
         String::from_utf8_lossy(&routing_id),
@@ -161,6 +163,12 @@ pub async fn run_agent(
                     Err(e) => log::warn!("malformed message from the collector: {e}"),
                 }
             }
+            event = events.recv().fuse() => {
+                // Why the collector cannot be reached, once per change (not once per retry).
+                if let Ok(event) = event {
+                    link.log_event("collector", &event, Instant::now());
+                }
+            }
             _ = runtime::sleep(due.saturating_duration_since(now)).fuse() => {
                 let now = Instant::now();
                 if sending && now >= next_metrics {
@@ -171,8 +179,13 @@ pub async fn run_agent(
                     }
                 }
                 if now >= last_heard + config.silence {
+                    // The reason was logged once when the link's state began.
+                    let why = match link.state().is_connected() {
+                        true => String::new(),
+                        false => format!(" (link {})", link.state().name()),
+                    };
                     log::warn!(
-                        "nothing from the collector for {:.0}s; saying hello again",
+                        "nothing from the collector for {:.0}s{why}; saying hello again",
                         now.saturating_duration_since(last_heard).as_secs_f64()
                     );
                     agent.send(crate::hello());

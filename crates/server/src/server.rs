@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use courier_app::{describe, peer_name, Dispatch, HandlerResult, Handlers, Periodic, Shutdown};
-use courier_socket::{runtime, Endpoint, Message, Multipart, Options, Router, SocketError};
+use courier_socket::{
+    runtime, Endpoint, Message, Multipart, Options, Router, SocketError, SocketEvent,
+};
 use futures::FutureExt;
 use thiserror::Error;
 
@@ -24,6 +26,10 @@ pub struct ServerConfig {
     pub interval: Duration,
     /// A client not heard from for this long is forgotten.
     pub stale_after: Duration,
+    /// How often to log a summary at info (clients known, messages in and out per second,
+    /// connections refused): per-message lines are debug only, since at thousands of clients
+    /// they would be thousands of lines a second.
+    pub summary_interval: Duration,
     /// Where to save received files (None: log them only).
     pub inbox: Option<PathBuf>,
     /// Engine options (limits, timeouts, heartbeats, security).
@@ -36,6 +42,7 @@ impl Default for ServerConfig {
             bind: DEFAULT_ENDPOINT.to_owned(),
             interval: Duration::from_secs(1),
             stale_after: Duration::from_secs(10),
+            summary_interval: Duration::from_secs(10),
             inbox: None,
             socket: Options::default(),
         }
@@ -70,6 +77,14 @@ pub struct ClientRecord {
     pub messages: u64,
 }
 
+/// Traffic counted since the last summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Counts {
+    received: u64,
+    sent: u64,
+    refused: u64,
+}
+
 /// What handlers and periodic tasks see: the clients, the sender of the message being
 /// handled, and an outbox.
 #[derive(Debug)]
@@ -80,6 +95,7 @@ pub struct ServerContext {
     outbox: Vec<Multipart>,
     inbox: Option<PathBuf>,
     now: Instant,
+    counts: Counts,
 }
 
 impl ServerContext {
@@ -144,9 +160,14 @@ impl Server {
         handlers.on("FILE", handle_file);
         let mut periodic = Periodic::new();
         let stale_after = config.stale_after;
-        periodic.every(config.interval, Instant::now(), move |ctx| {
-            greet(ctx, stale_after)
-        });
+        let start = Instant::now();
+        periodic.every(config.interval, start, move |ctx| greet(ctx, stale_after));
+        let mut summary = Summary::new(start);
+        periodic.every(
+            config.summary_interval,
+            start + config.summary_interval,
+            move |ctx| summary.log(ctx),
+        );
         Server {
             config,
             handlers,
@@ -218,6 +239,7 @@ impl BoundServer {
         let BoundServer {
             mut server, router, ..
         } = self;
+        let events = router.events();
         let mut ctx = ServerContext {
             clients: HashMap::new(),
             peer: Bytes::new(),
@@ -225,6 +247,7 @@ impl BoundServer {
             outbox: Vec::new(),
             inbox: server.config.inbox.clone(),
             now: Instant::now(),
+            counts: Counts::default(),
         };
         loop {
             let now = Instant::now();
@@ -245,6 +268,11 @@ impl BoundServer {
                         break;
                     }
                 },
+                event = events.recv().fuse() => {
+                    if let Ok(event) = event {
+                        on_event(&mut ctx, &event);
+                    }
+                }
                 _ = runtime::sleep(wait).fuse() => {
                     ctx.now = Instant::now();
                     ctx.peer = Bytes::new();
@@ -254,12 +282,16 @@ impl BoundServer {
                 _ = shutdown.wait().fuse() => break,
             }
             for msg in ctx.outbox.drain(..) {
-                if let Err(e) = router.send(msg).await {
-                    log::warn!("send failed: {e}");
+                match router.send(msg).await {
+                    Ok(()) => ctx.counts.sent += 1,
+                    Err(e) => log::warn!("send failed: {e}"),
                 }
             }
         }
-        log::info!("shutting down ({} known clients)", ctx.clients.len());
+        log::info!(
+            "shutting down ({})",
+            plural(ctx.clients.len(), "known client", "known clients")
+        );
         router.close().await;
         Ok(())
     }
@@ -296,7 +328,10 @@ fn on_message(handlers: &mut Handlers<ServerContext>, ctx: &mut ServerContext, m
     });
     record.last_seen = now;
     record.messages += 1;
-    log::info!("received {} from {name}", describe(&body));
+    ctx.counts.received += 1;
+    // Debug only: one line per message is thousands a second with thousands of clients; the
+    // periodic summary counts them at info.
+    log::debug!("received {} from {name}", describe(&body));
     ctx.peer = id;
     match handlers.dispatch(ctx, &body) {
         Dispatch::Handled => {}
@@ -306,6 +341,81 @@ fn on_message(handlers: &mut Handlers<ServerContext>, ctx: &mut ServerContext, m
             body.first().escape_ascii().to_string()
         ),
     }
+}
+
+/// Counts refused connections and names the clients that disconnect (the socket's own line
+/// has only the peer's address).
+fn on_event(ctx: &mut ServerContext, event: &SocketEvent) {
+    match event {
+        SocketEvent::HandshakeFailed { .. } | SocketEvent::ConnectionLimit { .. } => {
+            ctx.counts.refused += 1;
+        }
+        SocketEvent::Disconnected {
+            peer_addr,
+            routing_id: Some(id),
+            reason,
+        } => {
+            log::info!(
+                "client disconnected: {} ({peer_addr}): {reason}",
+                peer_name(id)
+            );
+        }
+        _ => {}
+    }
+}
+
+/// `1 known client`, `2 known clients`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    match n {
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    }
+}
+
+/// The periodic summary at info.
+struct Summary {
+    last_at: Instant,
+    /// Whether the last summary had nothing to say (an idle server logs one such line, not one
+    /// every interval).
+    last_quiet: bool,
+}
+
+impl Summary {
+    fn new(start: Instant) -> Self {
+        Summary {
+            last_at: start,
+            last_quiet: false,
+        }
+    }
+
+    fn log(&mut self, ctx: &mut ServerContext) {
+        let counts = std::mem::take(&mut ctx.counts);
+        let elapsed = ctx.now.saturating_duration_since(self.last_at);
+        self.last_at = ctx.now;
+        let known = ctx.clients.len();
+        let quiet = known == 0 && counts == Counts::default();
+        if quiet && self.last_quiet {
+            return;
+        }
+        self.last_quiet = quiet;
+        log::info!("{}", summary_line(known, counts, elapsed));
+    }
+}
+
+/// `summary: 2 known clients, 2.0 messages/s in, 2.0 messages/s out, 1 connection refused
+/// (last 10s)`.
+fn summary_line(known: usize, counts: Counts, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64().max(0.001);
+    let refused = usize::try_from(counts.refused).unwrap_or(usize::MAX);
+    // Counts are far below 2^52: the conversions to f64 are exact.
+    #[allow(clippy::cast_precision_loss)]
+    let (rate_in, rate_out) = (counts.received as f64 / secs, counts.sent as f64 / secs);
+    format!(
+        "summary: {}, {rate_in:.1} messages/s in, {rate_out:.1} messages/s out, {} (last {:.0}s)",
+        plural(known, "known client", "known clients"),
+        plural(refused, "connection refused", "connections refused"),
+        elapsed.as_secs_f64(),
+    )
 }
 
 fn handle_file(ctx: &mut ServerContext, msg: &Multipart) -> HandlerResult {
@@ -342,5 +452,92 @@ fn greet(ctx: &mut ServerContext, stale_after: Duration) {
     }
     if !ids.is_empty() {
         log::debug!("sent HELLO to {} client(s)", ids.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plurals() {
+        assert_eq!(
+            plural(0, "known client", "known clients"),
+            "0 known clients"
+        );
+        assert_eq!(plural(1, "known client", "known clients"), "1 known client");
+        assert_eq!(
+            plural(2, "known client", "known clients"),
+            "2 known clients"
+        );
+    }
+
+    #[test]
+    fn summary_lines() {
+        let counts = Counts {
+            received: 25,
+            sent: 20,
+            refused: 1,
+        };
+        assert_eq!(
+            summary_line(1, counts, Duration::from_secs(10)),
+            "summary: 1 known client, 2.5 messages/s in, 2.0 messages/s out, \
+             1 connection refused (last 10s)"
+        );
+        let many = Counts {
+            received: 100_000,
+            sent: 100_000,
+            refused: 3,
+        };
+        assert_eq!(
+            summary_line(10_000, many, Duration::from_secs(10)),
+            "summary: 10000 known clients, 10000.0 messages/s in, 10000.0 messages/s out, \
+             3 connections refused (last 10s)"
+        );
+        // A zero interval does not divide by zero.
+        assert!(summary_line(0, Counts::default(), Duration::ZERO).contains("0.0 messages/s in"));
+    }
+
+    fn ctx_at(now: Instant) -> ServerContext {
+        ServerContext {
+            clients: HashMap::new(),
+            peer: Bytes::new(),
+            peer_key: None,
+            outbox: Vec::new(),
+            inbox: None,
+            now,
+            counts: Counts::default(),
+        }
+    }
+
+    #[test]
+    fn summary_resets_the_counts_and_counts_refusals() {
+        let t0 = Instant::now();
+        let mut ctx = ctx_at(t0);
+        let mut summary = Summary::new(t0);
+        let refused = SocketEvent::HandshakeFailed {
+            peer_addr: "127.0.0.1:4000".into(),
+            reason: "not authorized".into(),
+        };
+        on_event(&mut ctx, &refused);
+        on_event(
+            &mut ctx,
+            &SocketEvent::ConnectionLimit {
+                peer_addr: "127.0.0.1:4001".into(),
+                max: 1,
+            },
+        );
+        ctx.counts.received = 7;
+        assert_eq!(ctx.counts.refused, 2);
+        ctx.now = t0 + Duration::from_secs(10);
+        summary.log(&mut ctx);
+        assert_eq!(ctx.counts, Counts::default());
+        assert_eq!(summary.last_at, t0 + Duration::from_secs(10));
+        // Idle: the first quiet summary is logged, later ones are not (last_quiet stays).
+        summary.log(&mut ctx);
+        assert!(summary.last_quiet);
+        ctx.counts.received = 1;
+        summary.log(&mut ctx);
+        assert!(!summary.last_quiet);
     }
 }

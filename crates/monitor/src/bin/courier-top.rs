@@ -1,5 +1,6 @@
 //! `courier-top`: shows the hosts a collector reports, in the terminal or as JSON lines.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
@@ -9,16 +10,18 @@ use courier_app::keys::{client_keys, default_curve_dir};
 use courier_app::{
     init_logging_to, parse_args, parse_interval, shutdown_on_signals, usage_error, Shutdown,
 };
-use courier_metrics::{json_line, run_tui, Incoming, TuiOptions};
+use courier_metrics::{json_line, run_tui, status_line, Incoming, TuiOptions};
 use courier_monitor::tcp_endpoint;
-use courier_monitor::viewer::{run_viewer, ViewerConfig};
+use courier_monitor::viewer::{run_viewer_with_status, ViewerConfig, ViewerEvent};
 use courier_socket::{Options, Security};
 
 /// courier-top: connects to a collector's viewer port over CURVE (key pair
 /// CURVE_DIR/client.key_secret, collector key CURVE_DIR/collector.key; the collector must list
 /// client.key in its authorized_clients) and shows a row per host: memory and CPU bars, uptime
-/// and the age of the last sample, redrawn every second. q, Esc or Ctrl-C quits. With --json it
-/// prints one JSON line per metrics message instead, for scripts.
+/// and the age of the last sample, redrawn every second, with the state of the link to the
+/// collector above (connecting, refused and why, silent for how long) and the latest log lines
+/// below. q, Esc or Ctrl-C quits. With --json it prints one JSON line per metrics message
+/// instead, for scripts, and a status line ({"status":...}) each time the link changes state.
 #[derive(FromArgs, Debug)]
 struct Args {
     /// the collector's host name or address
@@ -53,8 +56,17 @@ struct Args {
     #[argh(option, default = "\"collector\".to_owned()")]
     server_key_name: String,
 
-    /// write logs to this file (the terminal UI has no room for them; with --json they go to
-    /// standard error)
+    /// report the link as silent when connected but nothing (not even the collector's ping,
+    /// every 5s) came for this long (default 15s)
+    #[argh(
+        option,
+        default = "Duration::from_secs(15)",
+        from_str_fn(parse_interval)
+    )]
+    silent_after: Duration,
+
+    /// also write logs to this file (the terminal UI shows only the latest 3 lines; with
+    /// --json, logs go to standard error)
     #[argh(option)]
     log_file: Option<PathBuf>,
 
@@ -67,15 +79,68 @@ struct Args {
     verbose: bool,
 }
 
+/// Log output for the terminal UI: each line to the UI (which shows the latest few) and, with
+/// --log-file, to the file as well. The UI owns the terminal, so nothing may be printed.
+struct UiLog {
+    ui: mpsc::Sender<Incoming>,
+    file: Option<std::fs::File>,
+    partial: Vec<u8>,
+}
+
+impl Write for UiLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(file) = &mut self.file {
+            file.write_all(buf)?;
+        }
+        self.partial.extend_from_slice(buf);
+        while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            let text = String::from_utf8_lossy(&line).trim_end().to_owned();
+            // The UI may be gone already (quitting): the line is dropped, not an error.
+            let _ = self.ui.send(Incoming::Log(text));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.file {
+            Some(file) => file.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Tells the UI to stop when the network side ends, however it ends (the log output holds
+/// another sender, so the channel alone would never say so).
+struct StopUi(mpsc::Sender<Incoming>);
+
+impl Drop for StopUi {
+    fn drop(&mut self) {
+        let _ = self.0.send(Incoming::Stop);
+    }
+}
+
 fn main() {
     let args: Args = parse_args();
-    match &args.log_file {
-        Some(path) => match std::fs::File::create(path) {
-            Ok(file) => init_logging_to(args.verbose, env_logger::Target::Pipe(Box::new(file))),
-            Err(e) => usage_error(format!("cannot write {}: {e}", path.display())),
-        },
+    let log_file = args.log_file.as_ref().map(|path| {
+        std::fs::File::create(path)
+            .unwrap_or_else(|e| usage_error(format!("cannot write {}: {e}", path.display())))
+    });
+    // The terminal UI's channel: messages, link states and log lines.
+    let (tx, rx) = mpsc::channel();
+    match log_file {
+        Some(file) if args.json => {
+            init_logging_to(args.verbose, env_logger::Target::Pipe(Box::new(file)))
+        }
         None if args.json => init_logging_to(args.verbose, env_logger::Target::Stderr),
-        None => {}
+        file => {
+            let ui = UiLog {
+                ui: tx.clone(),
+                file,
+                partial: Vec::new(),
+            };
+            init_logging_to(args.verbose, env_logger::Target::Pipe(Box::new(ui)));
+        }
     }
     let security = if args.insecure {
         Security::Null
@@ -87,6 +152,7 @@ fn main() {
     };
     let mut config = ViewerConfig::new(tcp_endpoint(&args.collector_host, args.port));
     config.hello_interval = args.hello_interval;
+    config.silent_after = args.silent_after;
     config.socket = Options {
         security,
         ..Options::default()
@@ -95,28 +161,38 @@ fn main() {
     if args.json {
         let shutdown = shutdown_on_signals()
             .unwrap_or_else(|e| usage_error(format!("cannot install the signal handler: {e}")));
-        let print = |msg| {
-            if let Some(line) = json_line(&msg, SystemTime::now()) {
-                println!("{line}");
+        let print = |event| {
+            let line = match event {
+                ViewerEvent::Metrics(msg) => json_line(&msg, SystemTime::now()),
+                ViewerEvent::Status(status) => Some(status_line(&status)),
+            };
+            if let Some(line) = line {
+                // One line at a time, flushed: a script reading a pipe sees each at once.
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}").and_then(|()| out.flush());
             }
         };
-        if let Err(e) = courier_socket::runtime::block_on(run_viewer(config, print, shutdown)) {
+        let run = run_viewer_with_status(config, print, shutdown);
+        if let Err(e) = courier_socket::runtime::block_on(run) {
             usage_error(e);
         }
         return;
     }
 
     // The terminal UI owns this thread; the network runs on another and passes messages over.
-    let (tx, rx) = mpsc::channel();
     let (stop, shutdown) = Shutdown::manual();
     let network = std::thread::spawn(move || {
-        let forward = move |msg| {
-            let _ = tx.send(msg);
+        let _stop_ui = StopUi(tx.clone());
+        let forward = move |event| {
+            let _ = tx.send(match event {
+                ViewerEvent::Metrics(msg) => Incoming::Message(msg),
+                ViewerEvent::Status(status) => Incoming::Status(status),
+            });
         };
-        courier_socket::runtime::block_on(run_viewer(config, forward, shutdown))
+        courier_socket::runtime::block_on(run_viewer_with_status(config, forward, shutdown))
     });
     let ui = run_tui(&TuiOptions::default(), || match rx.try_recv() {
-        Ok(msg) => Incoming::Message(msg),
+        Ok(incoming) => incoming,
         Err(mpsc::TryRecvError::Empty) => Incoming::Empty,
         Err(mpsc::TryRecvError::Disconnected) => Incoming::Stop,
     });

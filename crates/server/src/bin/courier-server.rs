@@ -50,6 +50,15 @@ struct Args {
     )]
     stale_after: Duration,
 
+    /// how often to log a summary: clients known, messages in and out per second, connections
+    /// refused (default 10s; each message is logged only with -v)
+    #[argh(
+        option,
+        default = "Duration::from_secs(10)",
+        from_str_fn(parse_interval)
+    )]
+    summary_interval: Duration,
+
     /// save received FILE messages in this directory (default: only log them); names that
     /// would escape the directory are refused
     #[argh(option)]
@@ -113,7 +122,7 @@ struct Args {
     #[argh(switch)]
     allow_any_client: bool,
 
-    /// log debug details (connections, handshakes, each HELLO sent); RUST_LOG overrides
+    /// log debug details (each message received, each HELLO sent); RUST_LOG overrides
     #[argh(switch, short = 'v')]
     verbose: bool,
 }
@@ -174,6 +183,7 @@ fn main() {
         bind: args.bind,
         interval: args.interval,
         stale_after: args.stale_after,
+        summary_interval: args.summary_interval,
         inbox: args.inbox,
         socket: Options {
             limits: Limits {
