@@ -236,7 +236,7 @@ mod tests {
     fn refused(reason: &str) -> SocketEvent {
         SocketEvent::HandshakeFailed {
             peer_addr: EP.into(),
-            reason: reason.into(),
+            reason: courier_socket::Reason::Refused(reason.into()),
         }
     }
 
@@ -279,7 +279,7 @@ mod tests {
         let mut tracker = StatusTracker::new(EP, Duration::from_secs(15), t0, w0);
         let failed = SocketEvent::ConnectFailed {
             endpoint: EP.parse().unwrap(),
-            reason: "Connection refused (os error 111)".into(),
+            reason: courier_socket::Reason::Refused("Connection refused (os error 111)".into()),
             retry_in: Duration::from_millis(100),
         };
         let st = tracker.on_event(&failed, t0, w0).unwrap();
@@ -292,7 +292,7 @@ mod tests {
         let gone = SocketEvent::Disconnected {
             peer_addr: EP.into(),
             routing_id: None,
-            reason: "peer closed the connection".into(),
+            reason: courier_socket::Reason::PeerClosed,
         };
         let st = tracker.on_event(&gone, t0, w0).unwrap();
         assert_eq!(

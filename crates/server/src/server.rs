@@ -517,7 +517,7 @@ mod tests {
         let mut summary = Summary::new(t0);
         let refused = SocketEvent::HandshakeFailed {
             peer_addr: "127.0.0.1:4000".into(),
-            reason: "not authorized".into(),
+            reason: courier_socket::Reason::Refused("not authorized".into()),
         };
         on_event(&mut ctx, &refused);
         on_event(
