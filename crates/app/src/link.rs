@@ -196,7 +196,7 @@ mod tests {
     fn connect_failed(reason: &str, retry_ms: u64) -> SocketEvent {
         SocketEvent::ConnectFailed {
             endpoint: endpoint(),
-            reason: reason.into(),
+            reason: courier_socket::Reason::Refused(reason.into()),
             retry_in: Duration::from_millis(retry_ms),
         }
     }
@@ -204,7 +204,7 @@ mod tests {
     fn handshake_failed(reason: &str) -> SocketEvent {
         SocketEvent::HandshakeFailed {
             peer_addr: "tcp://127.0.0.1:5556".into(),
-            reason: reason.into(),
+            reason: courier_socket::Reason::Refused(reason.into()),
         }
     }
 
@@ -273,7 +273,7 @@ mod tests {
         let gone = SocketEvent::Disconnected {
             peer_addr: "tcp://127.0.0.1:5556".into(),
             routing_id: Some(Bytes::new()),
-            reason: "peer closed the connection".into(),
+            reason: courier_socket::Reason::PeerClosed,
         };
         assert!(watch.on_event(&gone, t0 + s(5)).is_some());
         assert_eq!(
@@ -289,7 +289,7 @@ mod tests {
         let dropped = SocketEvent::MessagesDropped {
             routing_id: Bytes::new(),
             count: 3,
-            reason: "x".into(),
+            reason: courier_socket::DropReason::UnknownPeer,
         };
         assert_eq!(watch.on_event(&dropped, t0 + s(7)), None);
     }
