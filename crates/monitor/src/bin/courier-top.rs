@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use argh::FromArgs;
 use courier_app::keys::{client_keys, default_curve_dir};
 use courier_app::{
-    init_logging_to, parse_args, parse_interval, shutdown_on_signals, usage_error, Shutdown,
+    init_logging_to, parse_interval, parse_port, shutdown_on_signals, usage_error, Cli, Shutdown,
 };
 use courier_metrics::{json_line, run_tui, Incoming, TuiOptions};
 use courier_monitor::tcp_endpoint;
@@ -18,7 +18,8 @@ use courier_socket::{Options, Security};
 /// CURVE_DIR/client.key_secret, collector key CURVE_DIR/collector.key; the collector must list
 /// client.key in its authorized_clients) and shows a row per host: memory and CPU bars, uptime
 /// and the age of the last sample, redrawn every second. q, Esc or Ctrl-C quits. With --json it
-/// prints one JSON line per metrics message instead, for scripts.
+/// prints one JSON line per metrics message instead, for scripts. `courier-top keygen` creates
+/// the viewer's key pair (client).
 #[derive(FromArgs, Debug)]
 struct Args {
     /// the collector's host name or address
@@ -26,7 +27,7 @@ struct Args {
     collector_host: String,
 
     /// the collector's viewer port (default 5557)
-    #[argh(option, default = "5557")]
+    #[argh(option, default = "5557", from_str_fn(parse_port))]
     port: u16,
 
     /// print one JSON line per metrics message instead of the terminal UI
@@ -68,7 +69,9 @@ struct Args {
 }
 
 fn main() {
-    let args: Args = parse_args();
+    let args: Args = Cli::new(env!("CARGO_BIN_NAME"), env!("CARGO_PKG_VERSION"))
+        .with_keygen("client")
+        .parse();
     match &args.log_file {
         Some(path) => match std::fs::File::create(path) {
             Ok(file) => init_logging_to(args.verbose, env_logger::Target::Pipe(Box::new(file))),
