@@ -1,7 +1,8 @@
 //! What a new user trips over on the command line (issue #17), checked on the real binaries:
 //! the keygen command every program that reads keys names in its missing-key error works and
-//! makes the pair the program reads; `keygen` without `--name` makes that pair too; bad
-//! endpoints and numbers get the right hint; `-h` and `--version` work everywhere.
+//! makes the pair the program reads; `keygen` without `--name` makes that pair too; a file over
+//! the message limit is refused before connecting; bad endpoints and numbers get the right hint;
+//! `-h` and `--version` work everywhere.
 //!
 //! Every program runs with HOME set to its own scratch directory (so `~/.curve` is empty and
 //! private to the test) and, where it could listen or connect, with a free port on 127.0.0.1.
@@ -14,7 +15,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use courier_interop_tests::{cargo_bin, cargo_bin_of, free_port, scratch_dir, tcp_endpoint};
+use courier_interop_tests::{cargo_bin, cargo_bin_of, free_port, scratch_dir, tcp_endpoint, Peer};
 
 /// Upper bound of every single wait.
 const WAIT: Duration = Duration::from_secs(20);
@@ -457,4 +458,66 @@ fn only_an_address_in_use_is_blamed_on_another_program() {
         );
     }
     drop(held);
+}
+
+#[test]
+fn a_file_over_the_message_limit_is_refused_before_connecting() {
+    let client = cargo_bin("courier-client");
+    let dir = scratch_dir("newuser_big_file");
+    // 70 MiB without writing them (a sparse file): the client must not read it anyway.
+    let big = dir.join("big.bin");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(70 << 20)
+        .unwrap();
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = tcp_endpoint(server.local_addr().unwrap().port());
+    let big_arg = big.to_str().unwrap();
+    let stderr = expect_usage_error(
+        command(
+            &client,
+            &["--connect", &endpoint, "--send-file", big_arg],
+            &dir,
+        ),
+        "courier-client (70 MiB file)",
+        "(both default to 64MiB)",
+    );
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "error: {big_arg} is 73400320 bytes: as a FILE message (73400331 bytes with its \
+             name) it is over the 67108864-byte message limit; to send it, raise \
+             --max-message-size on both ends, e.g. `courier-client --max-message-size 71MiB \
+             ...` and `courier-server --max-message-size 71MiB` (both default to 64MiB)"
+        )
+    );
+    // It never connected: nothing is waiting to be accepted (the client has exited, so a
+    // connection it had made would be queued here by now).
+    server.set_nonblocking(true).unwrap();
+    match server.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the client connected: {other:?}"),
+    }
+
+    // A file within the limit: the client says the file's size (not the message's).
+    let small = dir.join("small.txt");
+    std::fs::write(&small, vec![b'x'; 1000]).unwrap();
+    let mut peer = Peer::spawn(
+        command(
+            &client,
+            &[
+                "--connect",
+                &endpoint,
+                "--send-file",
+                small.to_str().unwrap(),
+            ],
+            &dir,
+        ),
+        "courier-client (small file)",
+    );
+    peer.expect_seen(
+        |l| l.ends_with(&format!("will send {} (1000 bytes)", small.display())),
+        WAIT,
+    );
+    peer.shutdown(WAIT);
 }

@@ -11,7 +11,7 @@ use courier_app::{
 };
 use courier_client::{file_message, Client, ClientConfig, DEFAULT_ENDPOINT};
 use courier_socket::proto::frame::Limits;
-use courier_socket::{Endpoint, Options, Security};
+use courier_socket::{Endpoint, Message, Options, Security};
 
 /// courier-client: a ZeroMQ DEALER that sends HELLO to its server every interval and reports
 /// when the server goes silent and when it comes back. It never blocks on connecting: what it
@@ -54,7 +54,8 @@ struct Args {
     #[argh(option)]
     identity: Option<String>,
 
-    /// largest message accepted from the server (default 64MiB)
+    /// largest message sent to or accepted from the server, all frames together (default
+    /// 64MiB; a larger --send-file also needs the server's --max-message-size raised)
     #[argh(option, default = "64 << 20", from_str_fn(parse_size))]
     max_message_size: usize,
 
@@ -127,6 +128,12 @@ fn main() {
     if args.max_message_size == 0 {
         usage_error("--max-message-size must be more than zero");
     }
+    // Files are read (and refused when too large for a message) before connecting.
+    let files: Vec<Message> = args
+        .send_file
+        .iter()
+        .map(|path| file_message(path, args.max_message_size).unwrap_or_else(|e| usage_error(e)))
+        .collect();
     init_logging(args.verbose);
     let security = if args.curve {
         curve_security(&args)
@@ -161,18 +168,12 @@ fn main() {
         },
     };
     let mut client = Client::new(config);
-    for path in &args.send_file {
-        match file_message(path) {
-            Ok(msg) => {
-                log::info!(
-                    "will send {} ({} bytes)",
-                    path.display(),
-                    msg.encode().total_len()
-                );
-                client.send(msg);
-            }
-            Err(e) => usage_error(e),
+    for (path, msg) in args.send_file.iter().zip(files) {
+        if let Message::File { contents, .. } = &msg {
+            // The file's size, as the user knows it (the message adds the header and name).
+            log::info!("will send {} ({} bytes)", path.display(), contents.len());
         }
+        client.send(msg);
     }
     let shutdown = courier_app::shutdown_on_signals()
         .unwrap_or_else(|e| usage_error(format!("cannot install the signal handler: {e}")));
