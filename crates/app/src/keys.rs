@@ -64,7 +64,10 @@ pub enum KeyError {
         source: io::Error,
     },
     /// Keygen refuses to overwrite existing files.
-    #[error("{path} already exists; refusing to overwrite it (choose another --name or -d)")]
+    #[error(
+        "{path} already exists; refusing to overwrite it (keep using it, or choose another \
+         --name or -d for a new pair)"
+    )]
     Exists {
         /// The file.
         path: PathBuf,
@@ -88,6 +91,9 @@ pub fn default_curve_dir() -> PathBuf {
         .join(".curve")
 }
 
+/// The command that creates the key pair `path` belongs to: this program's own `keygen`
+/// (every courier program that reads keys has one), named as it was invoked so that the
+/// line can be pasted into the same shell, with the name and directory spelled out.
 fn keygen_hint(path: &Path) -> String {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
@@ -99,15 +105,28 @@ fn keygen_hint(path: &Path) -> String {
         .or_else(|| name.strip_suffix(".key"))
         .unwrap_or(&name)
         .to_owned();
-    let program = std::env::args()
+    // args_os: `std::env::args` would panic on a program path that is not UTF-8.
+    let program = std::env::args_os()
         .next()
-        .and_then(|a| {
-            Path::new(&a)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-        })
+        .map(|a| a.to_string_lossy().into_owned())
+        .filter(|a| !a.is_empty())
         .unwrap_or_else(|| "courier-server".to_owned());
-    format!("{program} keygen --name {name} -d {}", dir.display())
+    format!(
+        "{} keygen --name {} -d {}",
+        shell_quote(&program),
+        shell_quote(&name),
+        shell_quote(&dir.to_string_lossy())
+    )
+}
+
+/// `s` as one word for a POSIX shell: unchanged when it is plain, else in single quotes.
+fn shell_quote(s: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=@%+,~".contains(c);
+    if !s.is_empty() && s.chars().all(plain) && !s.starts_with('~') {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 fn read_cert(path: &Path) -> Result<courier_proto::cert::Certificate, KeyError> {
@@ -204,22 +223,26 @@ fn write_new(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
     file.sync_all().map_err(err)
 }
 
-/// `keygen`: create a CURVE key pair in the format pyzmq's zmq.auth reads.
+/// create a CURVE key pair in the format pyzmq's zmq.auth reads: NAME.key (public) and
+/// NAME.key_secret (secret).
 #[derive(FromArgs, Debug, PartialEq, Eq)]
 #[argh(subcommand, name = "keygen")]
 pub struct KeygenArgs {
-    /// base name of the key files: NAME.key (public) and NAME.key_secret (default id_curve)
-    #[argh(option, default = "\"id_curve\".to_owned()")]
-    pub name: String,
+    /// base name of the key files (default: the name of the pair this program reads, see
+    /// below)
+    #[argh(option)]
+    pub name: Option<String>,
     /// directory to write them to (default ~/.curve; created with mode 0700)
     #[argh(option, short = 'd')]
     pub dir: Option<PathBuf>,
 }
 
-/// Runs `keygen`: writes the pair and prints the paths and the public key.
-pub fn run_keygen(args: &KeygenArgs) -> Result<(), KeyError> {
+/// Runs `keygen`: writes the pair (named `default_name` unless `--name` says otherwise) and
+/// prints the paths and the public key.
+pub fn run_keygen(args: &KeygenArgs, default_name: &str) -> Result<(), KeyError> {
     let dir = args.dir.clone().unwrap_or_else(default_curve_dir);
-    let (public, secret) = write_keypair(&dir, &args.name)?;
+    let name = args.name.as_deref().unwrap_or(default_name);
+    let (public, secret) = write_keypair(&dir, name)?;
     let key = load_public(&public)?;
     println!("public key:  {}", public.display());
     println!("secret key:  {} (keep it private)", secret.display());
@@ -405,6 +428,23 @@ mod tests {
         assert!(
             text.contains("keygen --name client -d /nonexistent/dir"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn the_keygen_hint_is_one_shell_word_per_argument() {
+        assert_eq!(shell_quote("/home/pi/.curve"), "/home/pi/.curve");
+        assert_eq!(shell_quote("courier-agent"), "courier-agent");
+        assert_eq!(shell_quote("/My Keys/.curve"), "'/My Keys/.curve'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote("~pi"), "'~pi'");
+        assert_eq!(shell_quote("$HOME"), "'$HOME'");
+        assert_eq!(shell_quote(""), "''");
+        let err = load_keypair(Path::new("/tmp/My Keys/agent.key_secret")).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with(" keygen --name agent -d '/tmp/My Keys'"),
+            "{err}"
         );
     }
 

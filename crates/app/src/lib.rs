@@ -3,7 +3,8 @@
 //! The small framework shared by courier's programs (server, client, and the metrics agent,
 //! collector and viewer): a table of message handlers keyed by header, periodic tasks, and the
 //! chores every long-running program needs (logging, Ctrl-C and SIGTERM, argument parsing
-//! with exit code 2, durations such as `500ms`, and [`LinkWatch`], which turns a connecting
+//! with exit code 2, `-h` and `--version`, the `keygen` subcommand of the programs that read
+//! CURVE keys ([`Cli`]), durations such as `500ms`, and [`LinkWatch`], which turns a connecting
 //! socket's events into the state of its link, logged once per change).
 //!
 //! It holds no networking of its own: programs own a `courier-socket` socket and call
@@ -41,8 +42,9 @@ mod names;
 mod shutdown;
 
 pub use cli::{
-    init_logging, init_logging_to, parse_args, parse_duration, parse_interval, parse_size,
-    usage_error,
+    bind_error_message, init_logging, init_logging_to, parse_connection_count, parse_duration,
+    parse_frame_count, parse_interval, parse_message_count, parse_port, parse_size, usage_error,
+    Cli, Parsed,
 };
 pub use handlers::{Dispatch, HandlerError, HandlerResult, Handlers, Periodic};
 pub use link::{LinkDescription, LinkState, LinkWatch};

@@ -50,6 +50,26 @@ pub enum ClientError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A file to send would make a FILE message over the message size limit, which the
+    /// server (libzmq's too) would refuse by dropping the connection.
+    #[error(
+        "{path} is {size} bytes: as a FILE message ({message} bytes with its name) it is over \
+         the {max}-byte message limit; to send it, raise --max-message-size on both ends, e.g. \
+         `courier-client --max-message-size {suggest} ...` and `courier-server \
+         --max-message-size {suggest}` (both default to 64MiB)"
+    )]
+    FileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The size of the FILE message it would make (all frames).
+        message: u64,
+        /// The limit.
+        max: usize,
+        /// A `--max-message-size` that would let it through (whole MiB).
+        suggest: String,
+    },
 }
 
 /// What handlers and periodic tasks see.
@@ -89,16 +109,41 @@ impl ClientContext {
     }
 }
 
-/// Reads `path` into a FILE message named after the file's base name.
-pub fn file_message(path: &Path) -> Result<Message, ClientError> {
-    let contents = std::fs::read(path).map_err(|source| ClientError::File {
-        path: path.to_owned(),
-        source,
-    })?;
+/// Reads `path` into a FILE message named after the file's base name, refusing a file whose
+/// message would be over `max_message_size` (all frames) before reading it.
+pub fn file_message(path: &Path, max_message_size: usize) -> Result<Message, ClientError> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "file".to_owned());
+    let too_large = |size: u64| {
+        // Frames: "FILE", the name, the contents.
+        let message = size.saturating_add(4 + name.len() as u64);
+        (message > max_message_size as u64).then(|| {
+            let mib = message.div_ceil(1 << 20);
+            ClientError::FileTooLarge {
+                path: path.to_owned(),
+                size,
+                message,
+                max: max_message_size,
+                suggest: format!("{mib}MiB"),
+            }
+        })
+    };
+    let read_error = |source| ClientError::File {
+        path: path.to_owned(),
+        source,
+    };
+    // The size on disk first, so that a huge file is refused without reading it...
+    let size = std::fs::metadata(path).map_err(read_error)?.len();
+    if let Some(e) = too_large(size) {
+        return Err(e);
+    }
+    // ...and what was read, for files whose size the metadata does not tell (a pipe).
+    let contents = std::fs::read(path).map_err(read_error)?;
+    if let Some(e) = too_large(contents.len() as u64) {
+        return Err(e);
+    }
     Ok(Message::File {
         name,
         contents: contents.into(),

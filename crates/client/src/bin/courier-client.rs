@@ -4,13 +4,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use argh::FromArgs;
-use courier_app::keys::{client_keys, default_curve_dir, run_keygen, KeygenArgs};
+use courier_app::keys::{client_keys, default_curve_dir};
 use courier_app::{
-    init_logging, parse_args, parse_duration, parse_interval, parse_size, usage_error,
+    bind_error_message, init_logging, parse_duration, parse_interval, parse_message_count,
+    parse_size, usage_error, Cli,
 };
 use courier_client::{file_message, Client, ClientConfig, DEFAULT_ENDPOINT};
 use courier_socket::proto::frame::Limits;
-use courier_socket::{Options, Security};
+use courier_socket::{Endpoint, Message, Options, Security};
 
 /// courier-client: a ZeroMQ DEALER that sends HELLO to its server every interval and reports
 /// when the server goes silent and when it comes back. It never blocks on connecting: what it
@@ -21,13 +22,10 @@ use courier_socket::{Options, Security};
 /// With --curve, the connection is encrypted and authenticated with CurveZMQ, compatible with
 /// libzmq: the client's key pair comes from CURVE_DIR/KEY_NAME.key_secret and the server's
 /// public key from CURVE_DIR/SERVER_KEY_NAME.key; a server that cannot prove it holds the
-/// matching secret key gets nothing. `courier-client keygen` creates key files in the format
-/// pyzmq's zmq.auth uses.
+/// matching secret key gets nothing. `courier-client keygen` creates the client's key pair in
+/// the format pyzmq's zmq.auth uses.
 #[derive(FromArgs, Debug)]
 struct Args {
-    #[argh(subcommand)]
-    command: Option<Command>,
-
     /// server endpoint (default tcp://127.0.0.1:5556; ipc:///path for a Unix socket)
     #[argh(option, default = "DEFAULT_ENDPOINT.to_owned()")]
     connect: String,
@@ -56,12 +54,13 @@ struct Args {
     #[argh(option)]
     identity: Option<String>,
 
-    /// largest message accepted from the server (default 64MiB)
+    /// largest message sent to or accepted from the server, all frames together (default
+    /// 64MiB; a larger --send-file also needs the server's --max-message-size raised)
     #[argh(option, default = "64 << 20", from_str_fn(parse_size))]
     max_message_size: usize,
 
     /// messages queued while the server is away before sending waits (default 1000)
-    #[argh(option, default = "1000")]
+    #[argh(option, default = "1000", from_str_fn(parse_message_count))]
     send_hwm: usize,
 
     /// longest wait between reconnection attempts (default 1s; the first is 100ms)
@@ -106,12 +105,6 @@ struct Args {
     verbose: bool,
 }
 
-#[derive(FromArgs, Debug)]
-#[argh(subcommand)]
-enum Command {
-    Keygen(KeygenArgs),
-}
-
 fn curve_security(args: &Args) -> Security {
     let dir = args.curve_dir.clone().unwrap_or_else(default_curve_dir);
     let (security, public_z85) =
@@ -125,13 +118,22 @@ fn curve_security(args: &Args) -> Security {
 }
 
 fn main() {
-    let args: Args = parse_args();
-    if let Some(Command::Keygen(keygen)) = &args.command {
-        if let Err(e) = run_keygen(keygen) {
-            usage_error(e);
-        }
-        return;
+    let args: Args = Cli::new(env!("CARGO_BIN_NAME"), env!("CARGO_PKG_VERSION"))
+        .with_keygen("client")
+        .parse();
+    // Bad arguments are said before anything else happens (and before connecting).
+    if let Err(e) = args.connect.parse::<Endpoint>() {
+        usage_error(bind_error_message(&e.into(), "server", "--connect"));
     }
+    if args.max_message_size == 0 {
+        usage_error("--max-message-size must be more than zero");
+    }
+    // Files are read (and refused when too large for a message) before connecting.
+    let files: Vec<Message> = args
+        .send_file
+        .iter()
+        .map(|path| file_message(path, args.max_message_size).unwrap_or_else(|e| usage_error(e)))
+        .collect();
     init_logging(args.verbose);
     let security = if args.curve {
         curve_security(&args)
@@ -166,18 +168,12 @@ fn main() {
         },
     };
     let mut client = Client::new(config);
-    for path in &args.send_file {
-        match file_message(path) {
-            Ok(msg) => {
-                log::info!(
-                    "will send {} ({} bytes)",
-                    path.display(),
-                    msg.encode().total_len()
-                );
-                client.send(msg);
-            }
-            Err(e) => usage_error(e),
+    for (path, msg) in args.send_file.iter().zip(files) {
+        if let Message::File { contents, .. } = &msg {
+            // The file's size, as the user knows it (the message adds the header and name).
+            log::info!("will send {} ({} bytes)", path.display(), contents.len());
         }
+        client.send(msg);
     }
     let shutdown = courier_app::shutdown_on_signals()
         .unwrap_or_else(|e| usage_error(format!("cannot install the signal handler: {e}")));

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use argh::FromArgs;
 use courier_app::keys::{client_keys, default_curve_dir};
-use courier_app::{init_logging, parse_args, parse_interval, shutdown_on_signals, usage_error};
+use courier_app::{
+    init_logging, parse_interval, parse_port, shutdown_on_signals, usage_error, Cli,
+};
 use courier_metrics::{read_hostname, Registry};
 use courier_monitor::agent::{run_agent, AgentConfig};
 use courier_monitor::tcp_endpoint;
@@ -16,8 +18,8 @@ use courier_socket::{Options, Security};
 /// the collector's model request with mem.total and mem.swap.total, then sends metrics every
 /// interval. If the collector stays silent it says so and says hello again; it never gives up.
 /// Keys: CURVE_DIR/agent.key_secret and the collector's public key CURVE_DIR/collector.key
-/// (create them with `courier-server keygen --name agent` and copy collector.key from the
-/// collector's machine). Ctrl-C or SIGTERM stops it.
+/// (create the first with `courier-agent keygen`, and copy collector.key from the collector's
+/// machine, where `courier-collector keygen` made it). Ctrl-C or SIGTERM stops it.
 #[derive(FromArgs, Debug)]
 struct Args {
     /// the collector's host name or address
@@ -25,7 +27,7 @@ struct Args {
     collector_host: String,
 
     /// the collector's agent port (default 5556)
-    #[argh(option, default = "5556")]
+    #[argh(option, default = "5556", from_str_fn(parse_port))]
     port: u16,
 
     /// how often to send metrics (default 1s)
@@ -70,7 +72,9 @@ struct Args {
 }
 
 fn main() {
-    let args: Args = parse_args();
+    let args: Args = Cli::new(env!("CARGO_BIN_NAME"), env!("CARGO_PKG_VERSION"))
+        .with_keygen("agent")
+        .parse();
     init_logging(args.verbose);
     let security = if args.insecure {
         log::warn!("--insecure: metrics travel unencrypted");

@@ -4,11 +4,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use argh::FromArgs;
-use courier_app::keys::{default_curve_dir, server_keys, Allowlist, ClientPolicy};
-use courier_app::{init_logging, parse_args, parse_interval, shutdown_on_signals, usage_error};
+use courier_app::keys::{default_curve_dir, server_keys, Allowlist, ClientPolicy, KeyError};
+use courier_app::{
+    bind_error_message, init_logging, parse_interval, parse_port, shutdown_on_signals, usage_error,
+    Cli,
+};
 use courier_monitor::collector::{BoundCollector, CollectorConfig};
 use courier_monitor::tcp_endpoint;
-use courier_socket::{Options, Security};
+use courier_socket::{Endpoint, Options, Security, SocketError};
 
 /// courier-collector: a ROUTER for agents on LISTEN_IP:5556 and one for viewers (default
 /// tcp://127.0.0.1:5557), both over CURVE with the key pair CURVE_DIR/collector.key_secret.
@@ -16,7 +19,8 @@ use courier_socket::{Options, Security};
 /// send metrics without one, forwards every metrics message to every viewer, gives a new
 /// viewer the cached models, pings everyone every 5 s and forgets peers silent for 30 s.
 /// Agents: any key by default (--agents-allowlist DIR to restrict). Viewers: only keys in
-/// CURVE_DIR/authorized_clients. Ctrl-C or SIGTERM stops it.
+/// CURVE_DIR/authorized_clients. `courier-collector keygen` creates the collector's key pair.
+/// Ctrl-C or SIGTERM stops it.
 #[derive(FromArgs, Debug)]
 struct Args {
     /// address to listen on for agents (e.g. 0.0.0.0, 127.0.0.1)
@@ -24,7 +28,7 @@ struct Args {
     listen_ip: String,
 
     /// port for agents (default 5556)
-    #[argh(option, default = "5556")]
+    #[argh(option, default = "5556", from_str_fn(parse_port))]
     port: u16,
 
     /// endpoint for viewers (default tcp://127.0.0.1:5557)
@@ -77,13 +81,33 @@ fn security(args: &Args, policy: ClientPolicy, lists: &mut Vec<Allowlist>) -> Se
         return Security::Null;
     }
     let dir = args.curve_dir.clone().unwrap_or_else(default_curve_dir);
-    let keys = server_keys(&dir, &args.key_name, &policy).unwrap_or_else(|e| usage_error(e));
+    let keys = server_keys(&dir, &args.key_name, &policy).unwrap_or_else(|e| {
+        if matches!(e, KeyError::Allowlist { .. }) {
+            usage_error(format!(
+                "{e}\n  create it and copy there the public .key files of the viewers to allow \
+                 (courier-top reads client.key_secret; its client.key goes there)"
+            ))
+        }
+        usage_error(e)
+    });
     lists.extend(keys.allowlist);
     keys.security
 }
 
 fn main() {
-    let args: Args = parse_args();
+    let args: Args = Cli::new(env!("CARGO_BIN_NAME"), env!("CARGO_PKG_VERSION"))
+        .with_keygen("collector")
+        .parse();
+    let agent_endpoint = tcp_endpoint(&args.listen_ip, args.port);
+    // Malformed endpoints are bad arguments: say so before anything else happens.
+    for (endpoint, flag) in [
+        (&agent_endpoint, "LISTEN_IP and --port"),
+        (&args.viewer_bind, "--viewer-bind"),
+    ] {
+        if let Err(e) = endpoint.parse::<Endpoint>() {
+            usage_error(bind_error_message(&e.into(), "collector", flag));
+        }
+    }
     init_logging(args.verbose);
     let dir = args.curve_dir.clone().unwrap_or_else(default_curve_dir);
     let mut lists = Vec::new();
@@ -101,8 +125,7 @@ fn main() {
     if args.insecure {
         log::warn!("--insecure: metrics travel unencrypted and anyone may connect");
     }
-    let mut config =
-        CollectorConfig::new(tcp_endpoint(&args.listen_ip, args.port), &args.viewer_bind);
+    let mut config = CollectorConfig::new(agent_endpoint.clone(), &args.viewer_bind);
     config.ping_interval = args.ping_interval;
     config.stale_after = args.stale_after;
     config.agent_socket = Options {
@@ -130,8 +153,15 @@ fn main() {
         collector.run(shutdown).await
     });
     if let Err(e) = result {
-        usage_error(format!(
-            "{e}\n(is another collector running? choose other ports)"
-        ));
+        // Name the flag that chose the address that failed.
+        let flag = match &e {
+            SocketError::Bind { endpoint, .. }
+                if args.viewer_bind.parse::<Endpoint>().as_ref() == Ok(endpoint) =>
+            {
+                "--viewer-bind"
+            }
+            _ => "LISTEN_IP and --port",
+        };
+        usage_error(bind_error_message(&e, "collector", flag));
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use argh::FromArgs;
 use courier_app::keys::{client_keys, default_curve_dir};
 use courier_app::{
-    init_logging_to, parse_args, parse_interval, shutdown_on_signals, usage_error, Shutdown,
+    init_logging_to, parse_interval, parse_port, shutdown_on_signals, usage_error, Cli, Shutdown,
 };
 use courier_metrics::{json_line, run_tui, status_line, Incoming, TuiOptions};
 use courier_monitor::tcp_endpoint;
@@ -22,6 +22,7 @@ use courier_socket::{Options, Security};
 /// collector above (connecting, refused and why, silent for how long) and the latest log lines
 /// below. q, Esc or Ctrl-C quits. With --json it prints one JSON line per metrics message
 /// instead, for scripts, and a status line ({"status":...}) each time the link changes state.
+/// `courier-top keygen` creates the viewer's key pair (client).
 #[derive(FromArgs, Debug)]
 struct Args {
     /// the collector's host name or address
@@ -29,7 +30,7 @@ struct Args {
     collector_host: String,
 
     /// the collector's viewer port (default 5557)
-    #[argh(option, default = "5557")]
+    #[argh(option, default = "5557", from_str_fn(parse_port))]
     port: u16,
 
     /// print one JSON line per metrics message instead of the terminal UI
@@ -121,7 +122,9 @@ impl Drop for StopUi {
 }
 
 fn main() {
-    let args: Args = parse_args();
+    let args: Args = Cli::new(env!("CARGO_BIN_NAME"), env!("CARGO_PKG_VERSION"))
+        .with_keygen("client")
+        .parse();
     let log_file = args.log_file.as_ref().map(|path| {
         std::fs::File::create(path)
             .unwrap_or_else(|e| usage_error(format!("cannot write {}: {e}", path.display())))

@@ -4,15 +4,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use argh::FromArgs;
-use courier_app::keys::{
-    default_curve_dir, run_keygen, server_keys, Allowlist, ClientPolicy, KeyError, KeygenArgs,
-};
+use courier_app::keys::{default_curve_dir, server_keys, Allowlist, ClientPolicy, KeyError};
 use courier_app::{
-    init_logging, parse_args, parse_duration, parse_interval, parse_size, usage_error,
+    bind_error_message, init_logging, parse_connection_count, parse_duration, parse_frame_count,
+    parse_interval, parse_message_count, parse_size, usage_error, Cli,
 };
 use courier_server::{ServerConfig, ServerError, DEFAULT_ENDPOINT};
 use courier_socket::proto::frame::Limits;
-use courier_socket::{Options, Security};
+use courier_socket::{Endpoint, Options, Security};
 
 /// courier-server: a ZeroMQ ROUTER that learns each client from its first message, sends it
 /// HELLO every interval while it keeps talking, and forgets it once it goes silent. Speaks
@@ -22,13 +21,10 @@ use courier_socket::{Options, Security};
 /// With --curve, every connection is encrypted and authenticated with CurveZMQ, compatible with
 /// libzmq: the server's key pair is read from CURVE_DIR/KEY_NAME.key_secret, and only clients
 /// whose public key is in CURVE_DIR/authorized_clients/*.key may connect (the directory is
-/// re-read when it changes, or on SIGHUP). `courier-server keygen` creates key files in the
-/// format pyzmq's zmq.auth uses.
+/// re-read when it changes, or on SIGHUP). `courier-server keygen` creates the server's key
+/// pair in the format pyzmq's zmq.auth uses.
 #[derive(FromArgs, Debug)]
 struct Args {
-    #[argh(subcommand)]
-    command: Option<Command>,
-
     /// endpoint to listen on (default tcp://127.0.0.1:5556; tcp://*:5556 for every interface,
     /// ipc:///path for a Unix socket)
     #[argh(option, default = "DEFAULT_ENDPOINT.to_owned()")]
@@ -69,7 +65,7 @@ struct Args {
     max_message_size: usize,
 
     /// most frames in one message (default 1024)
-    #[argh(option, default = "1024")]
+    #[argh(option, default = "1024", from_str_fn(parse_frame_count))]
     max_frames: usize,
 
     /// close a connection that has not finished the ZMTP handshake in this time (default 10s)
@@ -81,7 +77,7 @@ struct Args {
     handshake_timeout: Duration,
 
     /// most simultaneous client connections (default 10000)
-    #[argh(option, default = "10_000")]
+    #[argh(option, default = "10_000", from_str_fn(parse_connection_count))]
     max_connections: usize,
 
     /// send a ZMTP PING this often and close connections silent for as long again
@@ -90,7 +86,7 @@ struct Args {
     heartbeat: Option<Duration>,
 
     /// messages queued per client before new ones for it are dropped (default 1000)
-    #[argh(option, default = "1000")]
+    #[argh(option, default = "1000", from_str_fn(parse_message_count))]
     send_hwm: usize,
 
     /// on shutdown, wait this long for queued messages to go out (default 1s)
@@ -127,12 +123,6 @@ struct Args {
     verbose: bool,
 }
 
-#[derive(FromArgs, Debug)]
-#[argh(subcommand)]
-enum Command {
-    Keygen(KeygenArgs),
-}
-
 /// The CURVE server settings from the flags, and the allowlist to refresh (if any).
 fn curve_security(args: &Args) -> (Security, Option<Allowlist>) {
     let dir = args.curve_dir.clone().unwrap_or_else(default_curve_dir);
@@ -163,12 +153,15 @@ fn curve_security(args: &Args) -> (Security, Option<Allowlist>) {
 }
 
 fn main() {
-    let args: Args = parse_args();
-    if let Some(Command::Keygen(keygen)) = &args.command {
-        if let Err(e) = run_keygen(keygen) {
-            usage_error(e);
-        }
-        return;
+    let args: Args = Cli::new(env!("CARGO_BIN_NAME"), env!("CARGO_PKG_VERSION"))
+        .with_keygen("server")
+        .parse();
+    // A malformed endpoint is a bad argument: say so before anything else happens.
+    if let Err(e) = args.bind.parse::<Endpoint>() {
+        usage_error(bind_error_message(&e.into(), "server", "--bind"));
+    }
+    if args.max_message_size == 0 {
+        usage_error("--max-message-size must be more than zero");
     }
     init_logging(args.verbose);
     let (security, allowlist) = if args.curve {
@@ -176,9 +169,6 @@ fn main() {
     } else {
         (Security::Null, None)
     };
-    if args.max_frames == 0 || args.max_message_size == 0 {
-        usage_error("--max-message-size and --max-frames must be more than zero");
-    }
     let config = ServerConfig {
         bind: args.bind,
         interval: args.interval,
@@ -214,9 +204,7 @@ fn main() {
     });
     match result {
         Ok(()) => {}
-        Err(ServerError::Socket(e)) => usage_error(format!(
-            "{e}\n(is another server already listening there? choose another with --bind)"
-        )),
+        Err(ServerError::Socket(e)) => usage_error(bind_error_message(&e, "server", "--bind")),
         Err(e) => usage_error(e),
     }
 }
