@@ -422,13 +422,14 @@ async fn hello_clients(a: &PeerArgs) -> Result<Value, String> {
 /// How many clients have had a first HELLO from the server, and when the last of them got it.
 fn greeted_report(stats: &ClientStats, connected: usize, started: f64) -> Value {
     let greeted = stats.greeted.load(Ordering::Acquire);
-    let last = stats.last_first_hello_us.load(Ordering::Relaxed) as f64 / 1e6;
+    let last =
+        (greeted > 0).then(|| stats.last_first_hello_us.load(Ordering::Relaxed) as f64 / 1e6);
     json!({
         "greeted": greeted,
         "connected": connected,
         "first_connect_unix": started,
-        "last_first_hello_unix": if greeted > 0 { Value::from(last) } else { Value::Null },
-        "greeted_secs": if greeted > 0 { Value::from((last - started).max(0.0)) } else { Value::Null },
+        "last_first_hello_unix": last,
+        "greeted_secs": last.map(|l| (l - started).max(0.0)),
     })
 }
 

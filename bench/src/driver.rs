@@ -738,11 +738,13 @@ impl Driver {
                     if case.silent {
                         eprintln!(
                             "  {label}: {} connected in {:.2} s, {:.0} µs of server CPU each \
-                             = {:.0} handshakes/s of one core",
+                             = {} handshakes/s of one core",
                             v["reached"],
                             f("connect_secs"),
                             f("server_cpu_per_handshake_us"),
-                            f("handshakes_per_core_s"),
+                            v["handshakes_per_core_s"]
+                                .as_f64()
+                                .map_or_else(|| "?".to_owned(), |x| format!("{x:.0}")),
                         );
                     } else {
                         eprintln!(
@@ -1024,8 +1026,10 @@ impl Driver {
             "handshakes_per_s": if connect_secs > 0.0 { reached as f64 / connect_secs } else { 0.0 },
             "server_cpu_connect_s": cpu_connected - cpu_start,
             "server_cpu_per_handshake_us": cpu_per_handshake_us,
-            "handshakes_per_core_s": if cpu_per_handshake_us > 0.0 {
-                1e6 / cpu_per_handshake_us } else { 0.0 },
+            // None when the server's CPU time did not reach one clock tick (10 ms): too few
+            // handshakes to tell.
+            "handshakes_per_core_s":
+                (cpu_per_handshake_us > 0.0).then(|| 1e6 / cpu_per_handshake_us),
             "greeted": greeted,
             "greeted_secs": greeted_secs,
             "server_rss_kb": rss,

@@ -367,10 +367,7 @@ fn scale_tables(out: &mut String, scale: &[Value]) -> std::fmt::Result {
                     let v = r["server_cpu_per_handshake_us"].as_f64()?;
                     Some((format!("{v:.0} µs"), v))
                 }),
-                ("handshakes/s of one server core", &|r| {
-                    let v = r["handshakes_per_core_s"].as_f64()?;
-                    Some((si(v), v))
-                }),
+                ("handshakes/s of one server core", &per_core_cell),
                 ("greeted", &greeted_cell),
                 ("server CPU (steady)", &|r| {
                     let v = r["server_cpu_pct"].as_f64()?;
@@ -423,10 +420,7 @@ fn scale_tables(out: &mut String, scale: &[Value]) -> std::fmt::Result {
                 let v = r["server_cpu_per_handshake_us"].as_f64()?;
                 Some((format!("{v:.0} µs"), v))
             }),
-            ("handshakes/s of one server core", &|r| {
-                let v = r["handshakes_per_core_s"].as_f64()?;
-                Some((si(v), v))
-            }),
+            ("handshakes/s of one server core", &per_core_cell),
             ("handshakes/s (wall clock)", &|r| {
                 let v = r["handshakes_per_s"].as_f64()?;
                 Some((si(v), v))
@@ -452,6 +446,15 @@ fn scale_cell(entry: Option<&Value>, show: ScaleShow<'_>) -> Cell {
             None => show(r).ok_or_else(|| "no data".to_owned()),
         }
     })
+}
+
+/// Handshakes per second of one server core, or a dash when the server's CPU time was under
+/// one clock tick (no ratio then).
+fn per_core_cell(r: &Value) -> Option<(String, f64)> {
+    match r["handshakes_per_core_s"].as_f64() {
+        Some(v) => Some((si(v), v)),
+        None => Some(("– (under 10 ms of CPU)".to_owned(), f64::NAN)),
+    }
 }
 
 /// Seconds until every client was greeted, or how many were (no ratio then).
@@ -496,6 +499,72 @@ mod tests {
         });
         let md = markdown(&all);
         assert!(md.contains("| 64 B | 2.00 M msg/s, 1.0 MB/s | 1.00 M msg/s, 1.0 MB/s | FAILED (boom) | 2.00x | – |"), "{md}");
+    }
+
+    #[test]
+    fn the_scale_table_puts_both_servers_side_by_side() {
+        let run = |server: &str, log: &str, cpu: f64, greeted: Value, per_hs: f64| {
+            json!({ "case": "scale", "server": server, "clients": 100, "security": "null",
+                    "server_log": log, "result": {
+                        "reached": 100, "wanted": 100, "greeted": 100, "connect_secs": 0.5,
+                        "handshakes_per_s": 200.0, "server_cpu_per_handshake_us": per_hs,
+                        "handshakes_per_core_s": 1e6 / per_hs, "greeted_secs": greeted,
+                        "server_cpu_pct": cpu, "server_rss_kb": 2048, "server_peak_rss_kb": 3072,
+                        "clients_cpu_pct": 10.0 } })
+        };
+        let all = json!({
+            "mode": "quick", "reps": 1, "machine": {}, "results": [],
+            "scale": [
+                run("courier", "info", 10.0, json!(2.0), 250.0),
+                run("libzmq", "none", 20.0, json!(1.0), 500.0),
+                run("courier", "warn", 5.0, Value::Null, 250.0),
+                { "case": "handshakes", "server": "courier", "clients": 50, "security": "curve",
+                  "server_log": "info", "result": { "reached": 50,
+                  "server_cpu_per_handshake_us": 250.0, "handshakes_per_core_s": 4000.0,
+                  "handshakes_per_s": 900.0 } },
+                { "case": "handshakes", "server": "libzmq", "clients": 50, "security": "curve",
+                  "server_log": "none", "result": { "error": "boom" } },
+            ],
+        });
+        let md = markdown(&all);
+        assert!(
+            md.contains("100 clients, NULL, courier-server log level info:"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| server CPU (steady) | 10.0% | 20.0% | 0.50x |"),
+            "{md}"
+        );
+        assert!(md.contains("| greeted | 2.00 s | 1.00 s | 2.00x |"), "{md}");
+        assert!(
+            md.contains("| handshakes/s of one server core | 4.0 k | 2.0 k | 2.00x |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| server RSS | 2.0 MiB (3.0) | 2.0 MiB (3.0) | 1.00x |"),
+            "{md}"
+        );
+        // The warn run is compared with the one libzmq run of that size and security.
+        assert!(
+            md.contains("100 clients, NULL, courier-server log level warn:"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| server CPU (steady) | 5.0% | 20.0% | 0.25x |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| greeted | only 100 of 100 | 1.00 s | – |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("**CURVE handshakes**: 50 courier clients"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| handshakes/s of one server core | 4.0 k | FAILED (boom) | – |"),
+            "{md}"
+        );
     }
 
     #[test]
