@@ -5,6 +5,8 @@
 #   ./scripts/bench.sh            the full run (several minutes) whose table is in BENCHMARKS.md
 #   ./scripts/bench.sh --quick    a few seconds: a smoke test of every case
 #
+# The scale group runs courier clients against courier-server and against the libzmq peer's
+# hello-server (bench/c/peer.c) side by side, then measures CURVE handshakes per server core.
 # Other flags go to courier-bench (./scripts/bench.sh --help). Results: the table on standard
 # output, progress on standard error, all figures as JSON in target/bench/results.json.
 set -euo pipefail

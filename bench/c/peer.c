@@ -9,15 +9,20 @@
  * Binding roles print "READY <endpoint>" first; every role ends with one JSON line.
  * `--version` prints libzmq's version and whether it has CURVE.
  * CURVE keys (Z85) come from BENCH_CURVE_{SERVER,CLIENT}_{SECRET,PUBLIC}.
+ *
+ * One role is libzmq-only: `hello-server`, the libzmq counterpart of courier-server for the
+ * server-scale case (see hello_server below).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 static const char *role = "";
@@ -384,6 +389,198 @@ static void big_send(void *ctx) {
     result(buf);
 }
 
+/*
+ * hello-server: what courier-server does on its defaults (crates/server/src/server.rs), on
+ * libzmq. A ROUTER bound to --endpoint learns a client by routing id from its first message
+ * and remembers when it last heard from it; every second it forgets clients silent for more
+ * than 10 s and sends [id, "HELLO"] to the rest. With --curve it is a CURVE server that accepts
+ * any client (no ZAP handler). Nothing is logged per message. Runs until SIGTERM or SIGINT (how
+ * the driver stops both servers) or until standard input ends, then prints one JSON line.
+ */
+
+#define GREET_INTERVAL_S 1.0
+#define STALE_AFTER_S 10.0
+
+struct client {
+    unsigned char *id;
+    size_t len;
+    double last_seen;
+};
+
+/* The known clients, and an open-addressing index into them (slot = index + 1, 0 = empty). */
+static struct client *clients;
+static size_t n_clients, cap_clients;
+static size_t *slots;
+static size_t n_slots; /* a power of two, more than twice n_clients */
+
+static volatile sig_atomic_t stop_signal = 0;
+
+static void on_stop_signal(int sig) {
+    (void)sig;
+    stop_signal = 1;
+}
+
+static size_t hash_id(const unsigned char *id, size_t len) {
+    uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) h = (h ^ id[i]) * 1099511628211ULL;
+    return (size_t)h;
+}
+
+static void *xalloc(void *p, size_t bytes) {
+    void *q = realloc(p, bytes ? bytes : 1);
+    if (!q) {
+        printf("{\"error\": \"out of memory\"}\n");
+        exit(1);
+    }
+    return q;
+}
+
+/* The slot holding `id`, or the empty slot where it would go. */
+static size_t find_slot(const unsigned char *id, size_t len) {
+    size_t mask = n_slots - 1, i = hash_id(id, len) & mask;
+    for (;;) {
+        size_t s = slots[i];
+        if (s == 0) return i;
+        if (clients[s - 1].len == len && memcmp(clients[s - 1].id, id, len) == 0) return i;
+        i = (i + 1) & mask;
+    }
+}
+
+/* Rebuilds the index from `clients` (after growth or after forgetting clients). */
+static void reindex(size_t want_slots) {
+    n_slots = want_slots;
+    slots = xalloc(slots, n_slots * sizeof *slots);
+    memset(slots, 0, n_slots * sizeof *slots);
+    for (size_t c = 0; c < n_clients; c++) slots[find_slot(clients[c].id, clients[c].len)] = c + 1;
+}
+
+/* Notes a message from `id`; returns 1 if the client is new. */
+static int heard_from(const unsigned char *id, size_t len, double now) {
+    size_t i = find_slot(id, len);
+    if (slots[i] != 0) {
+        clients[slots[i] - 1].last_seen = now;
+        return 0;
+    }
+    if (n_clients == cap_clients) {
+        cap_clients = cap_clients ? cap_clients * 2 : 1024;
+        clients = xalloc(clients, cap_clients * sizeof *clients);
+    }
+    clients[n_clients].id = xalloc(NULL, len);
+    memcpy(clients[n_clients].id, id, len);
+    clients[n_clients].len = len;
+    clients[n_clients].last_seen = now;
+    n_clients++;
+    if (n_clients * 2 > n_slots) reindex(n_slots * 2);
+    else slots[i] = n_clients;
+    return 1;
+}
+
+/* Forgets stale clients; returns how many. */
+static size_t forget_stale(double now) {
+    size_t kept = 0, dropped;
+    for (size_t c = 0; c < n_clients; c++) {
+        if (now - clients[c].last_seen > STALE_AFTER_S) {
+            free(clients[c].id);
+        } else {
+            clients[kept++] = clients[c];
+        }
+    }
+    dropped = n_clients - kept;
+    n_clients = kept;
+    if (dropped) reindex(n_slots);
+    return dropped;
+}
+
+static void hello_server(void *ctx) {
+    char ep[256];
+    size_t len = sizeof ep;
+    void *s = make_socket(ctx, ZMQ_ROUTER, 1);
+    struct sigaction sa;
+    double next_greet, started = now_s();
+    unsigned long long received = 0, hellos_sent = 0, learned = 0, forgotten = 0, dropped_sends = 0;
+    char buf[512];
+    zmq_msg_t part;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal; /* no SA_RESTART: zmq_poll returns EINTR */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    /* courier-server listens with a backlog of 1024 (mio's); libzmq's default is 100, which
+     * would make connects wait for SYN retries when hundreds arrive at once. Same queue for
+     * both. */
+    set_int(s, ZMQ_BACKLOG, 1024);
+    if (zmq_bind(s, *endpoint ? endpoint : "tcp://127.0.0.1:*") != 0) fail("zmq_bind");
+    if (zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, ep, &len) != 0) fail("ZMQ_LAST_ENDPOINT");
+    printf("READY %s\n", ep);
+    fflush(stdout);
+    reindex(2048);
+    zmq_msg_init(&part);
+    next_greet = now_s(); /* as courier-server: the first greeting is due at once */
+
+    while (!stop_signal) {
+        zmq_pollitem_t items[2] = {{s, 0, ZMQ_POLLIN, 0}, {NULL, 0, ZMQ_POLLIN, 0}};
+        double now = now_s();
+        long wait_ms;
+        int rc;
+        if (now >= next_greet) {
+            forgotten += forget_stale(now);
+            for (size_t c = 0; c < n_clients; c++) {
+                /* A ROUTER never blocks on send: a peer whose queue is full loses the message,
+                 * as courier's ROUTER does. */
+                if (zmq_send(s, clients[c].id, clients[c].len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+                    zmq_send(s, "HELLO", 5, ZMQ_DONTWAIT) < 0) {
+                    dropped_sends++;
+                    continue;
+                }
+                hellos_sent++;
+            }
+            next_greet += GREET_INTERVAL_S;
+            if (next_greet <= now) next_greet = now + GREET_INTERVAL_S;
+            continue;
+        }
+        wait_ms = (long)((next_greet - now) * 1000.0) + 1;
+        rc = zmq_poll(items, 2, wait_ms);
+        if (rc < 0) {
+            if (zmq_errno() == EINTR) continue;
+            fail("zmq_poll");
+        }
+        /* A pipe whose writer has gone polls as POLLHUP, which zmq_poll reports as POLLERR. */
+        if ((items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR))) {
+            ssize_t got = read(0, buf, sizeof buf);
+            if (got <= 0) break; /* end of input: the driver is gone */
+        }
+        if (!(items[0].revents & ZMQ_POLLIN)) continue;
+        /* Take what is queued, but not so much that a greeting comes late. */
+        for (int m = 0; m < 4096; m++) {
+            size_t id_len;
+            int more;
+            if (zmq_msg_recv(&part, s, ZMQ_DONTWAIT) < 0) {
+                if (zmq_errno() == EAGAIN || zmq_errno() == EINTR) break;
+                fail("zmq_msg_recv");
+            }
+            id_len = zmq_msg_size(&part);
+            more = zmq_msg_more(&part);
+            /* A message without a body frame is ignored, as courier-server ignores it. */
+            if (more && heard_from(zmq_msg_data(&part), id_len, now_s())) learned++;
+            while (more) {
+                /* The rest of a message is already here: ROUTER delivers whole messages. */
+                if (zmq_msg_recv(&part, s, 0) < 0) fail("zmq_msg_recv");
+                more = zmq_msg_more(&part);
+            }
+            received++;
+        }
+    }
+    zmq_msg_close(&part);
+    snprintf(buf, sizeof buf,
+             "\"clients\": %zu, \"learned\": %llu, \"forgotten\": %llu, \"received\": %llu, "
+             "\"hellos_sent\": %llu, \"dropped_sends\": %llu, \"secs\": %.3f",
+             n_clients, learned, forgotten, received, hellos_sent, dropped_sends,
+             now_s() - started);
+    set_int(s, ZMQ_LINGER, 0);
+    zmq_close(s);
+    result(buf);
+}
+
 int main(int argc, char **argv) {
     void *ctx;
     const char *impl = "libzmq";
@@ -423,6 +620,7 @@ int main(int argc, char **argv) {
     else if (strcmp(role, "pipe") == 0) pipe_role(ctx);
     else if (strcmp(role, "big-recv") == 0) big_recv(ctx);
     else if (strcmp(role, "big-send") == 0) big_send(ctx);
+    else if (strcmp(role, "hello-server") == 0) hello_server(ctx);
     else {
         printf("{\"error\": \"unknown role %s\"}\n", role);
         return 2;

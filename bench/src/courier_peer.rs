@@ -319,19 +319,33 @@ struct ClientStats {
     replies: AtomicU64,
     /// Unix time of the last successful handshake, in microseconds.
     last_handshake_us: AtomicU64,
+    /// Clients that have received at least one message (a HELLO) from the server.
+    greeted: AtomicUsize,
+    /// Unix time at which the last of them received its first one, in microseconds.
+    last_first_hello_us: AtomicU64,
+}
+
+fn unix_us() -> u64 {
+    (unix_now() * 1e6) as u64
 }
 
 /// The server-scale clients: `--count` DEALERs in this process, each connecting to
 /// `--endpoint` (at most `--window` handshakes in progress at once) and then sending HELLO once
 /// a second and taking the server's HELLOs. Prints a `CONNECTED {json}` line when all are
-/// connected (or `--limit` is near), then runs until standard input closes.
+/// connected (or the connect time is up), then a `GREETED {json}` line when every connected
+/// client has received a first HELLO from the server (or `--greet-limit` has passed), then runs
+/// until standard input closes. With `--silent` the clients only connect (no HELLO, no
+/// `GREETED` line).
 async fn hello_clients(a: &PeerArgs) -> Result<Value, String> {
     let stats = Arc::new(ClientStats::default());
     let (permit_tx, permit_rx) = async_channel::bounded::<()>(a.window.max(1));
     let hello = courier_socket::Message::Hello.encode();
     let started = unix_now();
     let start = Instant::now();
-    let connect_limit = a.limit.saturating_sub(a.duration);
+    let connect_limit = a
+        .limit
+        .saturating_sub(a.duration)
+        .saturating_sub(a.greet_limit);
     let mut tasks = Vec::with_capacity(a.count);
     for i in 0..a.count {
         if runtime::timeout(
@@ -355,6 +369,7 @@ async fn hello_clients(a: &PeerArgs) -> Result<Value, String> {
             Arc::clone(&stats),
             hello.clone(),
             phase,
+            a.silent,
         )));
     }
     // Wait for the handshakes still in progress.
@@ -377,6 +392,13 @@ async fn hello_clients(a: &PeerArgs) -> Result<Value, String> {
             "rss_kb": proc_status_kb(None, "VmRSS"),
         })
     );
+    if !a.silent {
+        let deadline = Instant::now() + a.greet_limit;
+        while stats.greeted.load(Ordering::Acquire) < connected && Instant::now() < deadline {
+            runtime::sleep(Duration::from_millis(5)).await;
+        }
+        println!("GREETED {}", greeted_report(&stats, connected, started));
+    }
     // Run until the driver closes our standard input (or the limit).
     let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
     std::thread::spawn(move || {
@@ -392,8 +414,23 @@ async fn hello_clients(a: &PeerArgs) -> Result<Value, String> {
         "hellos_sent": stats.hellos_sent.load(Ordering::Relaxed),
         "replies": stats.replies.load(Ordering::Relaxed),
         "failed_handshakes": stats.failed_handshakes.load(Ordering::Relaxed),
+        "greeted": greeted_report(&stats, connected, started),
         "rss_kb": proc_status_kb(None, "VmRSS"),
     }))
+}
+
+/// How many clients have had a first HELLO from the server, and when the last of them got it.
+fn greeted_report(stats: &ClientStats, connected: usize, started: f64) -> Value {
+    let greeted = stats.greeted.load(Ordering::Acquire);
+    let last =
+        (greeted > 0).then(|| stats.last_first_hello_us.load(Ordering::Relaxed) as f64 / 1e6);
+    json!({
+        "greeted": greeted,
+        "connected": connected,
+        "first_connect_unix": started,
+        "last_first_hello_unix": last,
+        "greeted_secs": last.map(|l| (l - started).max(0.0)),
+    })
 }
 
 async fn client(
@@ -403,6 +440,7 @@ async fn client(
     stats: Arc<ClientStats>,
     hello: Multipart,
     phase: Duration,
+    silent: bool,
 ) {
     loop {
         match events.recv().await {
@@ -414,18 +452,35 @@ async fn client(
             Err(_) => return,
         }
     }
-    let now_us = (unix_now() * 1e6) as u64;
-    stats.last_handshake_us.fetch_max(now_us, Ordering::Relaxed);
+    stats
+        .last_handshake_us
+        .fetch_max(unix_us(), Ordering::Relaxed);
     stats.connected.fetch_add(1, Ordering::Relaxed);
     let _ = permit.recv().await;
     drop(events);
+    if silent {
+        // Hold the connection; the server never hears from this client, so never greets it.
+        while dealer.recv().await.is_ok() {
+            stats.replies.fetch_add(1, Ordering::Relaxed);
+        }
+        return;
+    }
     runtime::sleep(phase).await;
     let mut next = Instant::now();
+    let mut greeted = false;
     loop {
         let wait = next.saturating_duration_since(Instant::now());
         futures::select! {
             r = dealer.recv().fuse() => match r {
-                Ok(_) => { stats.replies.fetch_add(1, Ordering::Relaxed); }
+                Ok(_) => {
+                    stats.replies.fetch_add(1, Ordering::Relaxed);
+                    if !greeted {
+                        greeted = true;
+                        stats.last_first_hello_us.fetch_max(unix_us(), Ordering::Relaxed);
+                        // Release: whoever sees the count sees the time set before it.
+                        stats.greeted.fetch_add(1, Ordering::Release);
+                    }
+                }
                 Err(_) => return,
             },
             _ = runtime::sleep(wait).fuse() => {

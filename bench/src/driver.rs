@@ -20,11 +20,14 @@ courier-bench: courier vs libzmq vs zmq.rs, each side in its own process on 127.
 Run through ./scripts/bench.sh (it builds everything, including the libzmq peer).
 
   courier-bench [--quick] [--only GROUPS] [--impls courier,libzmq,zmqrs] [--reps N]
-                [--scale-clients 1000,10000] [--json PATH] [--markdown PATH]
-                [--libzmq-peer PATH] [--server PATH]
+                [--scale-clients 1000,10000] [--handshake-clients 5000]
+                [--json PATH] [--markdown PATH] [--libzmq-peer PATH] [--server PATH]
 
 GROUPS (comma-separated): thr, lat, pipe, big, curve-thr, curve-lat, scale
 --quick: a few seconds in all (smoke test); default: the full run for BENCHMARKS.md.
+scale: N courier clients at 1 Hz against courier-server and against the libzmq peer's
+  hello-server (those of --impls), NULL and CURVE; then CURVE handshakes per second of one
+  server core, with --handshake-clients clients that only connect.
 ";
 
 /// Every group of cases, in run order.
@@ -58,6 +61,8 @@ struct Plan {
     clients_per_proc: usize,
     /// Most handshakes in progress at once per client process.
     handshake_window: usize,
+    /// Clients of the handshake-rate case.
+    handshake_clients: usize,
 }
 
 impl Plan {
@@ -104,6 +109,7 @@ impl Plan {
             scale_settle_secs: if quick { 0.5 } else { 3.0 },
             clients_per_proc: flags.num("clients-per-proc", 5000)?,
             handshake_window: flags.num("handshake-window", 256)?,
+            handshake_clients: flags.num("handshake-clients", if quick { 200 } else { 5000 })?,
         })
     }
 }
@@ -253,6 +259,7 @@ impl Driver {
             "scale-clients",
             "clients-per-proc",
             "handshake-window",
+            "handshake-clients",
             "json",
             "markdown",
             "libzmq-peer",
@@ -642,6 +649,8 @@ impl Driver {
         i32::from(failed > 0)
     }
 
+    /// The server-scale cases, each against courier-server and the libzmq hello-server (those
+    /// of `--impls`) with the same courier clients, then the CURVE handshake rate of each.
     fn scale_all(&self, out: &mut Vec<Value>) {
         let keydir = self.out_dir.join("scale-keys");
         let server_public = match self.keygen(&keydir) {
@@ -651,14 +660,27 @@ impl Driver {
                 None
             }
         };
-        let mut cases: Vec<(usize, bool, Option<&str>)> = Vec::new();
-        for &n in &self.plan.scale_clients {
-            cases.push((n, false, None));
+        let servers: Vec<ScaleServer> = [
+            (Impl::Courier, ScaleServer::Courier),
+            (Impl::Libzmq, ScaleServer::Libzmq),
+        ]
+        .into_iter()
+        .filter(|(imp, _)| self.impls.contains(imp))
+        .map(|(_, s)| s)
+        .collect();
+        let mut cases: Vec<ScaleCase> = Vec::new();
+        for curve in [false, true] {
+            for &n in &self.plan.scale_clients {
+                cases.push(ScaleCase {
+                    n,
+                    curve,
+                    log: None,
+                    silent: false,
+                });
+            }
         }
-        for &n in &self.plan.scale_clients {
-            cases.push((n, true, None));
-        }
-        // What logging costs: the server logs every message it receives at info level.
+        // What logging costs: courier-server logs every message it receives at info level
+        // (the libzmq server logs nothing, so it is not run again).
         if let Some(&max) = self
             .plan
             .scale_clients
@@ -666,34 +688,92 @@ impl Driver {
             .max()
             .filter(|_| !self.plan.quick)
         {
-            cases.push((max, false, Some("warn")));
+            cases.push(ScaleCase {
+                n: max,
+                curve: false,
+                log: Some("warn"),
+                silent: false,
+            });
         }
-        for (n, curve, log) in cases {
-            let security = if curve { "curve" } else { "null" };
-            let label = format!("scale {n} clients {security} log={}", log.unwrap_or("info"));
-            let r = if curve && server_public.is_none() {
-                json!({ "error": "no CURVE keys" })
-            } else {
-                match self.scale(n, curve, log, &keydir, server_public.as_deref()) {
-                    Ok(v) => {
+        // The handshake rate: clients that only connect, so that the server's CPU time over the
+        // connect phase is all handshakes.
+        cases.push(ScaleCase {
+            n: self.plan.handshake_clients,
+            curve: true,
+            log: None,
+            silent: true,
+        });
+        for case in &cases {
+            for &server in &servers {
+                if case.log.is_some() && server == ScaleServer::Libzmq {
+                    continue;
+                }
+                out.push(self.scale_case(server, case, &keydir, server_public.as_deref()));
+            }
+        }
+    }
+
+    /// Runs one scale case against one server; returns its entry of the "scale" results.
+    fn scale_case(
+        &self,
+        server: ScaleServer,
+        case: &ScaleCase,
+        keydir: &Path,
+        server_public: Option<&str>,
+    ) -> Value {
+        let label = format!(
+            "{} {} clients {} vs {}{}",
+            case.kind(),
+            case.n,
+            case.security(),
+            server.program(),
+            case.log.map(|l| format!(" log={l}")).unwrap_or_default()
+        );
+        let r = if case.curve && server == ScaleServer::Courier && server_public.is_none() {
+            json!({ "error": "no CURVE keys" })
+        } else {
+            match self.scale(server, case, keydir, server_public) {
+                Ok(v) => {
+                    let f = |k: &str| v[k].as_f64().unwrap_or(0.0);
+                    if case.silent {
                         eprintln!(
-                            "  {label}: {} connected in {:.2} s, server CPU {:.1}%, RSS {} KiB",
+                            "  {label}: {} connected in {:.2} s, {:.0} µs of server CPU each \
+                             = {} handshakes/s of one core",
                             v["reached"],
-                            v["connect_secs"].as_f64().unwrap_or(0.0),
-                            v["server_cpu_pct"].as_f64().unwrap_or(0.0),
+                            f("connect_secs"),
+                            f("server_cpu_per_handshake_us"),
+                            v["handshakes_per_core_s"]
+                                .as_f64()
+                                .map_or_else(|| "?".to_owned(), |x| format!("{x:.0}")),
+                        );
+                    } else {
+                        eprintln!(
+                            "  {label}: {} connected in {:.2} s, {} greeted in {}, \
+                             server CPU {:.1}%, RSS {} KiB",
+                            v["reached"],
+                            f("connect_secs"),
+                            v["greeted"],
+                            v["greeted_secs"]
+                                .as_f64()
+                                .map_or_else(|| "(not all)".to_owned(), |s| format!("{s:.2} s")),
+                            f("server_cpu_pct"),
                             v["server_rss_kb"]
                         );
-                        v
                     }
-                    Err(e) => {
-                        eprintln!("  {label}: FAILED: {e}");
-                        json!({ "error": e })
-                    }
+                    v
                 }
-            };
-            out.push(json!({ "case": "scale", "clients": n, "security": security,
-                             "server_log": log.unwrap_or("info"), "result": r }));
-        }
+                Err(e) => {
+                    eprintln!("  {label}: FAILED: {e}");
+                    json!({ "error": e })
+                }
+            }
+        };
+        let server_log = match (server, case.log) {
+            (ScaleServer::Libzmq, _) => "none",
+            (ScaleServer::Courier, log) => log.unwrap_or("info"),
+        };
+        json!({ "case": case.kind(), "server": server.name(), "clients": case.n,
+                "security": case.security(), "server_log": server_log, "result": r })
     }
 
     /// Creates the server's CURVE key files with `courier-server keygen`; returns its public
@@ -712,58 +792,94 @@ impl Driver {
             .ok_or_else(|| format!("unexpected keygen output: {text}"))
     }
 
+    /// The command of a scale server listening on `endpoint`, and the CURVE keys its clients
+    /// need (each server's public key with the clients' pair).
+    fn scale_server_command(
+        &self,
+        server: ScaleServer,
+        case: &ScaleCase,
+        endpoint: &str,
+        keydir: &Path,
+        server_public: Option<&str>,
+    ) -> (Command, Vec<(&'static str, String)>) {
+        let mut client_keys = self.keys.clone();
+        let cmd = match server {
+            ScaleServer::Courier => {
+                let mut cmd = Command::new(&self.server);
+                cmd.args([
+                    "--bind",
+                    endpoint,
+                    "--interval",
+                    "1s",
+                    "--stale-after",
+                    "10s",
+                ])
+                .args(["--max-connections", &(case.n * 2 + 100).to_string()]);
+                if case.curve {
+                    cmd.args(["--curve", "--key-name", "server", "--allow-any-client"])
+                        .arg("--curve-dir")
+                        .arg(keydir);
+                    client_keys.retain(|(k, _)| *k != SERVER_PUBLIC);
+                    client_keys.push((SERVER_PUBLIC, server_public.unwrap_or_default().to_owned()));
+                }
+                if let Some(level) = case.log {
+                    cmd.env("RUST_LOG", level);
+                }
+                // courier-server does not read standard input.
+                cmd.stdin(Stdio::null());
+                cmd
+            }
+            ScaleServer::Libzmq => {
+                let mut cmd = Command::new(&self.libzmq_peer);
+                cmd.args(["--role", "hello-server", "--endpoint", endpoint]);
+                if case.curve {
+                    // The run's server key pair, from the environment like every libzmq role.
+                    cmd.arg("--curve");
+                    cmd.envs(self.keys.iter().map(|(k, v)| (*k, v.as_str())));
+                }
+                // Its end of input is a second way to stop it, should the driver die.
+                cmd.stdin(Stdio::piped());
+                cmd
+            }
+        };
+        (cmd, client_keys)
+    }
+
     fn scale(
         &self,
-        n: usize,
-        curve: bool,
-        log: Option<&str>,
+        server_kind: ScaleServer,
+        case: &ScaleCase,
         keydir: &Path,
         server_public: Option<&str>,
     ) -> Result<Value, String> {
         let plan = &self.plan;
+        let n = case.n;
         let port = free_port()?;
         let endpoint = format!("tcp://127.0.0.1:{port}");
-        let security = if curve { "curve" } else { "null" };
         let log_path = self.out_dir.join(format!(
-            "server-{n}-{security}-{}.log",
-            log.unwrap_or("info")
+            "{}-{}-{n}-{}-{}.log",
+            case.kind(),
+            server_kind.name(),
+            case.security(),
+            case.log.unwrap_or("info")
         ));
         let log_file = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
-        let mut cmd = Command::new(&self.server);
-        cmd.args([
-            "--bind",
-            &endpoint,
-            "--interval",
-            "1s",
-            "--stale-after",
-            "10s",
-        ])
-        .args(["--max-connections", &(n * 2 + 100).to_string()]);
-        if curve {
-            cmd.args(["--curve", "--key-name", "server", "--allow-any-client"])
-                .arg("--curve-dir")
-                .arg(keydir);
-        }
-        if let Some(level) = log {
-            cmd.env("RUST_LOG", level);
-        }
-        cmd.stdin(Stdio::null())
-            .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
+        let (mut cmd, client_keys) =
+            self.scale_server_command(server_kind, case, &endpoint, keydir, server_public);
+        cmd.stdout(log_file.try_clone().map_err(|e| e.to_string())?)
             .stderr(log_file);
         let mut server = cmd
             .spawn()
-            .map_err(|e| format!("cannot start courier-server: {e}"))?;
+            .map_err(|e| format!("cannot start {}: {e}", server_kind.program()))?;
         let pid = server.id();
-        let kill_server = |server: &mut Child| {
-            let _ = server.kill();
-            let _ = server.wait();
-        };
         let listen_deadline = Instant::now() + Duration::from_secs(10);
         while !is_listening(port) {
             if Instant::now() > listen_deadline || matches!(server.try_wait(), Ok(Some(_))) {
-                kill_server(&mut server);
+                let _ = server.kill();
+                let _ = server.wait();
                 return Err(format!(
-                    "courier-server did not listen on {endpoint} (log: {})",
+                    "{} did not listen on {endpoint} (log: {})",
+                    server_kind.program(),
                     log_path.display()
                 ));
             }
@@ -773,19 +889,12 @@ impl Driver {
         let procs = n.div_ceil(plan.clients_per_proc.max(1)).max(1);
         // Generous: CURVE handshakes of 10 000 clients on two busy cores take a while.
         let connect_limit = Duration::from_secs(if plan.quick { 30 } else { 120 });
-        let hold = plan.scale_settle_secs + plan.scale_window_secs;
-        let client_limit = connect_limit.as_secs_f64() + hold + 60.0;
+        let hold = if case.silent {
+            0.0
+        } else {
+            plan.scale_settle_secs + plan.scale_window_secs
+        };
         let mut clients = Vec::new();
-        let mut env_keys: Vec<(&str, String)> = Vec::new();
-        if let Some(pk) = server_public {
-            env_keys = self
-                .keys
-                .iter()
-                .filter(|(k, _)| *k != SERVER_PUBLIC)
-                .cloned()
-                .collect();
-            env_keys.push((SERVER_PUBLIC, pk.to_owned()));
-        }
         for p in 0..procs {
             let count = n / procs + usize::from(p < n % procs);
             let mut cmd = Command::new(&self.exe);
@@ -793,40 +902,40 @@ impl Driver {
                 .args(["--endpoint", &endpoint, "--count", &count.to_string()])
                 .args(["--window", &plan.handshake_window.to_string()])
                 .args(["--duration", &format!("{hold:.1}")])
+                .args(["--greet-limit", &format!("{GREET_LIMIT_SECS:.1}")])
                 .args([
                     "--limit",
-                    &format!("{:.1}", connect_limit.as_secs_f64() + hold),
+                    &format!(
+                        "{:.1}",
+                        connect_limit.as_secs_f64() + hold + GREET_LIMIT_SECS
+                    ),
                 ])
                 .stdin(Stdio::piped());
-            if curve {
+            if case.silent {
+                cmd.arg("--silent");
+            }
+            if case.curve {
                 cmd.arg("--curve");
-                cmd.envs(env_keys.iter().map(|(k, v)| (*k, v.as_str())));
+                cmd.envs(client_keys.iter().map(|(k, v)| (*k, v.as_str())));
             }
             match Proc::start(cmd, format!("hello-clients #{p}")) {
                 Ok(c) => clients.push(c),
                 Err(e) => {
                     clients.into_iter().for_each(Proc::kill);
-                    kill_server(&mut server);
+                    stop_server(&mut server);
                     return Err(e);
                 }
             }
         }
-        let _ = client_limit;
         let connect_deadline = Instant::now() + connect_limit + Duration::from_secs(10);
-        let mut connected = Vec::new();
-        for c in &mut clients {
-            match c.line("CONNECTED ", connect_deadline) {
-                Ok(l) => connected.push(
-                    serde_json::from_str::<Value>(l.trim_start_matches("CONNECTED "))
-                        .unwrap_or(Value::Null),
-                ),
-                Err(e) => {
-                    clients.into_iter().for_each(Proc::kill);
-                    kill_server(&mut server);
-                    return Err(e);
-                }
+        let connected = match lines_of(&mut clients, "CONNECTED ", connect_deadline) {
+            Ok(c) => c,
+            Err(e) => {
+                clients.into_iter().for_each(Proc::kill);
+                stop_server(&mut server);
+                return Err(e);
             }
-        }
+        };
         let cpu_connected = cpu_seconds(Some(pid)).unwrap_or(0.0);
         let reached: u64 = connected
             .iter()
@@ -841,19 +950,37 @@ impl Driver {
             .filter_map(|c| c["last_handshake_unix"].as_f64())
             .fold(0.0, f64::max);
         let connect_secs = (last - first).max(0.0);
-        std::thread::sleep(Duration::from_secs_f64(plan.scale_settle_secs));
-        let (cpu0, t0) = (cpu_seconds(Some(pid)).unwrap_or(0.0), Instant::now());
-        let clients_cpu0: f64 = clients
-            .iter()
-            .filter_map(|c| cpu_seconds(Some(c.child.id())))
-            .sum();
-        std::thread::sleep(Duration::from_secs_f64(plan.scale_window_secs));
-        let cpu1 = cpu_seconds(Some(pid)).unwrap_or(0.0);
-        let window = t0.elapsed().as_secs_f64();
-        let clients_cpu1: f64 = clients
-            .iter()
-            .filter_map(|c| cpu_seconds(Some(c.child.id())))
-            .sum();
+        let mut greeted_reports = Vec::new();
+        let mut steady = json!({});
+        if !case.silent {
+            let greet_deadline = Instant::now() + Duration::from_secs_f64(GREET_LIMIT_SECS + 10.0);
+            greeted_reports = match lines_of(&mut clients, "GREETED ", greet_deadline) {
+                Ok(g) => g,
+                Err(e) => {
+                    clients.into_iter().for_each(Proc::kill);
+                    stop_server(&mut server);
+                    return Err(e);
+                }
+            };
+            std::thread::sleep(Duration::from_secs_f64(plan.scale_settle_secs));
+            let (cpu0, t0) = (cpu_seconds(Some(pid)).unwrap_or(0.0), Instant::now());
+            let clients_cpu0: f64 = clients
+                .iter()
+                .filter_map(|c| cpu_seconds(Some(c.child.id())))
+                .sum();
+            std::thread::sleep(Duration::from_secs_f64(plan.scale_window_secs));
+            let cpu1 = cpu_seconds(Some(pid)).unwrap_or(0.0);
+            let window = t0.elapsed().as_secs_f64();
+            let clients_cpu1: f64 = clients
+                .iter()
+                .filter_map(|c| cpu_seconds(Some(c.child.id())))
+                .sum();
+            steady = json!({
+                "window_secs": window,
+                "server_cpu_pct": (cpu1 - cpu0) / window * 100.0,
+                "clients_cpu_pct": (clients_cpu1 - clients_cpu0) / window * 100.0,
+            });
+        }
         let rss = proc_status_kb(Some(pid), "VmRSS").unwrap_or(0);
         let hwm = proc_status_kb(Some(pid), "VmHWM").unwrap_or(0);
         let threads = proc_status_kb(Some(pid), "Threads").unwrap_or(0);
@@ -871,18 +998,26 @@ impl Driver {
             );
             c.finish(Duration::from_secs(5));
         }
-        kill_server(&mut server);
-        let hellos: u64 = finals
+        let server_exit = stop_server(&mut server);
+        let sum = |key: &str| -> u64 { finals.iter().filter_map(|f| f[key].as_u64()).sum() };
+        let greeted: u64 = greeted_reports
             .iter()
-            .filter_map(|f| f["hellos_sent"].as_u64())
+            .filter_map(|g| g["greeted"].as_u64())
             .sum();
-        let replies: u64 = finals.iter().filter_map(|f| f["replies"].as_u64()).sum();
-        let failed: u64 = finals
+        let last_greeted = greeted_reports
             .iter()
-            .filter_map(|f| f["failed_handshakes"].as_u64())
-            .sum();
-        let client_rss: u64 = finals.iter().filter_map(|f| f["rss_kb"].as_u64()).sum();
-        Ok(json!({
+            .filter_map(|g| g["last_first_hello_unix"].as_f64())
+            .fold(f64::NEG_INFINITY, f64::max);
+        // Only a figure when every client was greeted: otherwise "the last client" is unknown.
+        let greeted_secs = (!case.silent && greeted == n as u64 && last_greeted.is_finite())
+            .then(|| (last_greeted - first).max(0.0));
+        let cpu_per_handshake_us = if reached > 0 {
+            (cpu_connected - cpu_start) / reached as f64 * 1e6
+        } else {
+            0.0
+        };
+        let mut v = json!({
+            "server": server_kind.name(),
             "wanted": n,
             "reached": reached,
             "client_procs": procs,
@@ -890,24 +1025,138 @@ impl Driver {
             "connect_secs": connect_secs,
             "handshakes_per_s": if connect_secs > 0.0 { reached as f64 / connect_secs } else { 0.0 },
             "server_cpu_connect_s": cpu_connected - cpu_start,
-            "server_cpu_per_handshake_us": if reached > 0 {
-                (cpu_connected - cpu_start) / reached as f64 * 1e6 } else { 0.0 },
-            "window_secs": window,
-            "server_cpu_pct": (cpu1 - cpu0) / window * 100.0,
-            "clients_cpu_pct": (clients_cpu1 - clients_cpu0) / window * 100.0,
+            "server_cpu_per_handshake_us": cpu_per_handshake_us,
+            // None when the server's CPU time did not reach one clock tick (10 ms): too few
+            // handshakes to tell.
+            "handshakes_per_core_s":
+                (cpu_per_handshake_us > 0.0).then(|| 1e6 / cpu_per_handshake_us),
+            "greeted": greeted,
+            "greeted_secs": greeted_secs,
             "server_rss_kb": rss,
             "server_peak_rss_kb": hwm,
             "server_threads": threads,
             "server_alive": server_alive,
-            "hellos_sent": hellos,
-            "replies": replies,
-            "failed_handshakes": failed,
-            "clients_rss_kb": client_rss,
+            "server_exit": server_exit,
+            "server_report": last_json_line(&log_path),
+            "hellos_sent": sum("hellos_sent"),
+            "replies": sum("replies"),
+            "failed_handshakes": sum("failed_handshakes"),
+            "clients_rss_kb": sum("rss_kb"),
             "server_log": log_path.display().to_string(),
             "connected_reports": connected,
+            "greeted_reports": greeted_reports,
             "final_reports": finals,
-        }))
+        });
+        if let (Some(obj), Some(steady)) = (v.as_object_mut(), steady.as_object()) {
+            obj.extend(steady.clone());
+        }
+        Ok(v)
     }
+}
+
+/// How long the scale clients wait, once connected, for every first HELLO from the server (it
+/// greets every second, so a few seconds is the norm; this only bounds a broken server).
+const GREET_LIMIT_SECS: f64 = 20.0;
+
+/// Which server a scale case runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ScaleServer {
+    /// courier-server (release build), as shipped.
+    Courier,
+    /// The `hello-server` role of the libzmq peer: courier-server's behaviour on libzmq.
+    Libzmq,
+}
+
+impl ScaleServer {
+    /// The implementation's name in results.
+    fn name(self) -> &'static str {
+        match self {
+            ScaleServer::Courier => "courier",
+            ScaleServer::Libzmq => "libzmq",
+        }
+    }
+
+    /// The program's name in messages.
+    fn program(self) -> &'static str {
+        match self {
+            ScaleServer::Courier => "courier-server",
+            ScaleServer::Libzmq => "libzmq hello-server",
+        }
+    }
+}
+
+/// One server-scale case: N clients that send HELLO at 1 Hz (or, `silent`, only connect).
+struct ScaleCase {
+    n: usize,
+    curve: bool,
+    /// courier-server's `RUST_LOG` (None: as shipped, info).
+    log: Option<&'static str>,
+    silent: bool,
+}
+
+impl ScaleCase {
+    /// "scale", or "handshakes" for silent clients.
+    fn kind(&self) -> &'static str {
+        if self.silent {
+            "handshakes"
+        } else {
+            "scale"
+        }
+    }
+
+    fn security(&self) -> &'static str {
+        if self.curve {
+            "curve"
+        } else {
+            "null"
+        }
+    }
+}
+
+/// The next line starting with `prefix` from each process, parsed as JSON after the prefix.
+fn lines_of(procs: &mut [Proc], prefix: &str, deadline: Instant) -> Result<Vec<Value>, String> {
+    procs
+        .iter_mut()
+        .map(|p| {
+            let l = p.line(prefix, deadline)?;
+            Ok(serde_json::from_str::<Value>(l.trim_start_matches(prefix)).unwrap_or(Value::Null))
+        })
+        .collect()
+}
+
+/// Stops a server as an operator would, with SIGTERM (both servers then close and exit), and
+/// kills it if it is still there after 10 s; returns how it ended.
+fn stop_server(server: &mut Child) -> String {
+    drop(server.stdin.take());
+    let termed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    if termed {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = server.try_wait() {
+                return status.to_string();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let _ = server.kill();
+    let status = server.wait().map(|s| s.to_string()).unwrap_or_default();
+    format!("killed after SIGTERM did not stop it ({status})")
+}
+
+/// The last line of a file that is a JSON object (the libzmq server's report), or Null.
+fn last_json_line(path: &Path) -> Value {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .rev()
+                .find(|l| l.starts_with('{'))
+                .and_then(|l| serde_json::from_str(l).ok())
+        })
+        .unwrap_or(Value::Null)
 }
 
 /// The most messages a throughput sender sends in `secs`: what 5 M msg/s or 2.5 GB/s would

@@ -14,6 +14,7 @@
 //! | `big-recv`  | ROUTER, binds   | receives one `[BIG, body]`, answers `ACK`; peak RSS           |
 //! | `big-send`  | DEALER          | sends one `[BIG, --size bytes]`, times it until `ACK`         |
 //! | `hello-clients` | many DEALERs (courier only) | the server-scale clients: HELLO at 1 Hz each |
+//! | `hello-server` | ROUTER, binds (libzmq only) | courier-server's behaviour on libzmq, for the scale case |
 
 use std::time::Duration;
 
@@ -77,6 +78,12 @@ pub struct PeerArgs {
     pub max_msgs: u64,
     /// `hello-clients`: most handshakes in progress at once.
     pub window: usize,
+    /// `hello-clients`: connect and handshake only, never send (so that a server's CPU time
+    /// is all handshakes).
+    pub silent: bool,
+    /// `hello-clients`: how long to wait, once connected, for every client's first HELLO from
+    /// the server (part of `limit`).
+    pub greet_limit: Duration,
 }
 
 impl PeerArgs {
@@ -94,6 +101,8 @@ impl PeerArgs {
             count: f.num("count", 1)?,
             max_msgs: f.num("max-msgs", u64::MAX)?,
             window: f.num("window", 256)?,
+            silent: f.on("silent"),
+            greet_limit: f.secs("greet-limit", 20.0)?,
         })
     }
 }

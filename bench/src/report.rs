@@ -40,19 +40,29 @@ fn size_name(n: u64) -> String {
     }
 }
 
+/// `a / b`, or a dash when either is missing or not a number (a cell without a figure).
 fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+        (Some(a), Some(b)) if b > 0.0 && a.is_finite() && b.is_finite() => {
+            format!("{:.2}x", a / b)
+        }
         _ => "–".to_owned(),
     }
 }
 
 /// One table row: a label, a cell per implementation, and courier/libzmq, courier/zmq.rs
 /// ratios of `metric` (None for a cell: not run; Err: failed).
-fn row(
+fn row(out: &mut String, label: &str, cells: &[Cell; 3]) -> std::fmt::Result {
+    row_with(out, label, cells, &[(0, 1), (0, 2)])
+}
+
+/// One table row: a label, the cells, then for each `(i, j)` of `ratios` the ratio of cell i's
+/// metric to cell j's.
+fn row_with(
     out: &mut String,
     label: &str,
-    cells: &[Option<Result<(String, f64), String>>; 3],
+    cells: &[Cell],
+    ratios: &[(usize, usize)],
 ) -> std::fmt::Result {
     let mut line = format!("| {label} |");
     for c in cells {
@@ -67,12 +77,9 @@ fn row(
         Some(Some(Ok((_, v)))) => Some(*v),
         _ => None,
     };
-    write!(
-        line,
-        " {} | {} |",
-        ratio(metric(0), metric(1)),
-        ratio(metric(0), metric(2))
-    )?;
+    for &(i, j) in ratios {
+        write!(line, " {} |", ratio(metric(i), metric(j)))?;
+    }
     writeln!(out, "{line}")
 }
 
@@ -278,53 +285,195 @@ fn write_tables(out: &mut String, all: &Value) -> std::fmt::Result {
 
     let empty_scale = Vec::new();
     let scale = all["scale"].as_array().unwrap_or(&empty_scale);
-    if !scale.is_empty() {
+    scale_tables(out, scale)?;
+    Ok(())
+}
+
+/// The server of a scale result ("courier" in results made before the libzmq server existed).
+fn scale_server(entry: &Value) -> &str {
+    entry["server"].as_str().unwrap_or("courier")
+}
+
+/// The scale cases' tables: one per (clients, security, courier-server log level), courier-server
+/// and the libzmq hello-server side by side; then the CURVE handshake rates.
+fn scale_tables(out: &mut String, scale: &[Value]) -> std::fmt::Result {
+    let steady: Vec<&Value> = scale.iter().filter(|c| c["case"] == "scale").collect();
+    if !steady.is_empty() {
         writeln!(
             out,
-            "**Server scale**: one courier-server, N courier DEALER clients (in a few processes) \
-             each sending HELLO at 1 Hz and receiving the server's HELLO each second. CPU is \
-             % of one core over a steady window after all are connected; RSS is VmRSS at its \
-             end (peak in parentheses). Handshakes/s: connections made and handshaken per \
-             second (at most 256 in progress per client process).\n"
+            "**Server scale**: one server, N courier DEALER clients (the same for both servers, \
+             in a few processes) each sending HELLO at 1 Hz and receiving the server's HELLO \
+             each second. courier-server as shipped (logging at info to a file unless said) \
+             against the libzmq peer's hello-server (the same behaviour on libzmq, no logging). \
+             Handshakes/s: connections made and handshaken per second (at most 256 in progress \
+             per client process); per core: 1e6 / server CPU µs per handshake. Greeted: from \
+             the first connect until every client has had a first HELLO from the server. CPU \
+             is % of one core over a steady window after all are greeted; RSS is VmRSS at its \
+             end (peak in parentheses). Ratios: courier/libzmq, lower is better except for \
+             handshakes/s.\n"
         )?;
-        writeln!(
-            out,
-            "| clients | security | server log | reached | connect time | handshakes/s | server CPU per handshake | server CPU (steady) | server RSS | clients' CPU |"
-        )?;
-        writeln!(out, "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")?;
-        for case in scale {
-            let r = &case["result"];
-            let head = format!(
-                "| {} | {} | {} |",
-                case["clients"],
-                case["security"].as_str().unwrap_or("?").to_uppercase(),
-                case["server_log"].as_str().unwrap_or("info")
+        // (clients, security, courier-server log level), in run order.
+        let mut keys: Vec<(u64, String, String)> = Vec::new();
+        for c in &steady {
+            let log = if scale_server(c) == "courier" {
+                c["server_log"].as_str().unwrap_or("info")
+            } else {
+                "info"
+            };
+            let key = (
+                c["clients"].as_u64().unwrap_or(0),
+                c["security"].as_str().unwrap_or("?").to_owned(),
+                log.to_owned(),
             );
-            if let Some(e) = r.get("error") {
-                writeln!(
-                    out,
-                    "{head} FAILED: {} | | | | | | |",
-                    e.as_str().unwrap_or("?")
-                )?;
-                continue;
+            if !keys.contains(&key) {
+                keys.push(key);
             }
-            let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
+        }
+        for (n, security, log) in keys {
+            let courier = steady.iter().copied().find(|c| {
+                scale_server(c) == "courier"
+                    && c["clients"] == n
+                    && c["security"] == security.as_str()
+                    && c["server_log"].as_str().unwrap_or("info") == log
+            });
+            // libzmq logs nothing: the courier run at another log level is compared with the
+            // same libzmq run.
+            let libzmq = steady.iter().copied().find(|c| {
+                scale_server(c) == "libzmq"
+                    && c["clients"] == n
+                    && c["security"] == security.as_str()
+            });
             writeln!(
                 out,
-                "{head} {} | {:.2} s | {} | {:.0} µs | {:.1}% | {:.1} MiB ({:.1}) | {:.0}% |",
-                r["reached"],
-                f("connect_secs"),
-                si(f("handshakes_per_s")),
-                f("server_cpu_per_handshake_us"),
-                f("server_cpu_pct"),
-                f("server_rss_kb") / 1024.0,
-                f("server_peak_rss_kb") / 1024.0,
-                f("clients_cpu_pct"),
+                "{n} clients, {}, courier-server log level {log}:\n",
+                security.to_uppercase()
             )?;
+            two_header(out, "")?;
+            let servers = [courier, libzmq];
+            let rows: [(&str, ScaleShow<'_>); 9] = [
+                ("reached", &|r| {
+                    let v = r["reached"].as_f64()?;
+                    Some((format!("{v:.0}"), v))
+                }),
+                ("connect time", &|r| {
+                    let v = r["connect_secs"].as_f64()?;
+                    Some((format!("{v:.2} s"), v))
+                }),
+                ("handshakes/s", &|r| {
+                    let v = r["handshakes_per_s"].as_f64()?;
+                    Some((si(v), v))
+                }),
+                ("server CPU per handshake", &|r| {
+                    let v = r["server_cpu_per_handshake_us"].as_f64()?;
+                    Some((format!("{v:.0} µs"), v))
+                }),
+                ("handshakes/s of one server core", &per_core_cell),
+                ("greeted", &greeted_cell),
+                ("server CPU (steady)", &|r| {
+                    let v = r["server_cpu_pct"].as_f64()?;
+                    Some((format!("{v:.1}%"), v))
+                }),
+                ("server RSS", &|r| {
+                    let v = r["server_rss_kb"].as_f64()?;
+                    let peak = r["server_peak_rss_kb"].as_f64()?;
+                    Some((format!("{:.1} MiB ({:.1})", v / 1024.0, peak / 1024.0), v))
+                }),
+                ("clients' CPU", &|r| {
+                    let v = r["clients_cpu_pct"].as_f64()?;
+                    Some((format!("{v:.0}%"), v))
+                }),
+            ];
+            for (label, show) in rows {
+                row_with(out, label, &servers.map(|e| scale_cell(e, show)), &[(0, 1)])?;
+            }
+            writeln!(out)?;
+        }
+    }
+
+    let handshakes: Vec<&Value> = scale.iter().filter(|c| c["case"] == "handshakes").collect();
+    if !handshakes.is_empty() {
+        let n = handshakes
+            .first()
+            .map_or(Value::Null, |c| c["clients"].clone());
+        writeln!(
+            out,
+            "**CURVE handshakes**: {n} courier clients that only connect (at most 256 \
+             handshakes in progress per client process) and never send, so that the server's \
+             CPU time over the connect phase is all TCP accepts and CURVE handshakes. \
+             Handshakes/s of one core = 1e6 / server CPU µs per handshake (higher is better); \
+             wall-clock handshakes/s share the 2 cores with the clients.\n"
+        )?;
+        let find = |server: &str| {
+            handshakes
+                .iter()
+                .copied()
+                .find(|c| scale_server(c) == server)
+        };
+        let servers = [find("courier"), find("libzmq")];
+        two_header(out, "")?;
+        let rows: [(&str, ScaleShow<'_>); 4] = [
+            ("reached", &|r| {
+                let v = r["reached"].as_f64()?;
+                Some((format!("{v:.0}"), v))
+            }),
+            ("server CPU per handshake", &|r| {
+                let v = r["server_cpu_per_handshake_us"].as_f64()?;
+                Some((format!("{v:.0} µs"), v))
+            }),
+            ("handshakes/s of one server core", &per_core_cell),
+            ("handshakes/s (wall clock)", &|r| {
+                let v = r["handshakes_per_s"].as_f64()?;
+                Some((si(v), v))
+            }),
+        ];
+        for (label, show) in rows {
+            row_with(out, label, &servers.map(|e| scale_cell(e, show)), &[(0, 1)])?;
         }
         writeln!(out)?;
     }
     Ok(())
+}
+
+/// How a scale table shows one figure of a result: its text and the value its ratio uses.
+type ScaleShow<'a> = &'a dyn Fn(&Value) -> Option<(String, f64)>;
+
+/// A cell of a scale table: not run, failed, or `show` of the result.
+fn scale_cell(entry: Option<&Value>, show: ScaleShow<'_>) -> Cell {
+    entry.map(|e| {
+        let r = &e["result"];
+        match r.get("error") {
+            Some(err) => Err(err.as_str().unwrap_or("failed").to_owned()),
+            None => show(r).ok_or_else(|| "no data".to_owned()),
+        }
+    })
+}
+
+/// Handshakes per second of one server core, or a dash when the server's CPU time was under
+/// one clock tick (no ratio then).
+fn per_core_cell(r: &Value) -> Option<(String, f64)> {
+    match r["handshakes_per_core_s"].as_f64() {
+        Some(v) => Some((si(v), v)),
+        None => Some(("– (under 10 ms of CPU)".to_owned(), f64::NAN)),
+    }
+}
+
+/// Seconds until every client was greeted, or how many were (no ratio then).
+fn greeted_cell(r: &Value) -> Option<(String, f64)> {
+    match r["greeted_secs"].as_f64() {
+        Some(s) => Some((format!("{s:.2} s"), s)),
+        None => Some((
+            format!("only {} of {}", r["greeted"], r["wanted"]),
+            f64::NAN,
+        )),
+    }
+}
+
+fn two_header(out: &mut String, first: &str) -> std::fmt::Result {
+    writeln!(
+        out,
+        "| {first} | courier-server | libzmq hello-server | courier/libzmq |"
+    )?;
+    writeln!(out, "|---|---:|---:|---:|")
 }
 
 #[cfg(test)]
@@ -350,6 +499,72 @@ mod tests {
         });
         let md = markdown(&all);
         assert!(md.contains("| 64 B | 2.00 M msg/s, 1.0 MB/s | 1.00 M msg/s, 1.0 MB/s | FAILED (boom) | 2.00x | – |"), "{md}");
+    }
+
+    #[test]
+    fn the_scale_table_puts_both_servers_side_by_side() {
+        let run = |server: &str, log: &str, cpu: f64, greeted: Value, per_hs: f64| {
+            json!({ "case": "scale", "server": server, "clients": 100, "security": "null",
+                    "server_log": log, "result": {
+                        "reached": 100, "wanted": 100, "greeted": 100, "connect_secs": 0.5,
+                        "handshakes_per_s": 200.0, "server_cpu_per_handshake_us": per_hs,
+                        "handshakes_per_core_s": 1e6 / per_hs, "greeted_secs": greeted,
+                        "server_cpu_pct": cpu, "server_rss_kb": 2048, "server_peak_rss_kb": 3072,
+                        "clients_cpu_pct": 10.0 } })
+        };
+        let all = json!({
+            "mode": "quick", "reps": 1, "machine": {}, "results": [],
+            "scale": [
+                run("courier", "info", 10.0, json!(2.0), 250.0),
+                run("libzmq", "none", 20.0, json!(1.0), 500.0),
+                run("courier", "warn", 5.0, Value::Null, 250.0),
+                { "case": "handshakes", "server": "courier", "clients": 50, "security": "curve",
+                  "server_log": "info", "result": { "reached": 50,
+                  "server_cpu_per_handshake_us": 250.0, "handshakes_per_core_s": 4000.0,
+                  "handshakes_per_s": 900.0 } },
+                { "case": "handshakes", "server": "libzmq", "clients": 50, "security": "curve",
+                  "server_log": "none", "result": { "error": "boom" } },
+            ],
+        });
+        let md = markdown(&all);
+        assert!(
+            md.contains("100 clients, NULL, courier-server log level info:"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| server CPU (steady) | 10.0% | 20.0% | 0.50x |"),
+            "{md}"
+        );
+        assert!(md.contains("| greeted | 2.00 s | 1.00 s | 2.00x |"), "{md}");
+        assert!(
+            md.contains("| handshakes/s of one server core | 4.0 k | 2.0 k | 2.00x |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| server RSS | 2.0 MiB (3.0) | 2.0 MiB (3.0) | 1.00x |"),
+            "{md}"
+        );
+        // The warn run is compared with the one libzmq run of that size and security.
+        assert!(
+            md.contains("100 clients, NULL, courier-server log level warn:"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| server CPU (steady) | 5.0% | 20.0% | 0.25x |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| greeted | only 100 of 100 | 1.00 s | – |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("**CURVE handshakes**: 50 courier clients"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| handshakes/s of one server core | 4.0 k | FAILED (boom) | – |"),
+            "{md}"
+        );
     }
 
     #[test]
