@@ -500,6 +500,12 @@ fn c_trickled_oversized_frame_is_refused_at_the_header() {
         &format!("frame of {len} bytes exceeds the limit of {DEFAULT_LIMIT} bytes"),
         WAIT,
     );
+    // The server says which of its flags would let such a message in.
+    let local = raw.local.clone();
+    s.server.expect_seen(
+        move |l| l.contains(&local) && l.contains("a larger --max-message-size"),
+        WAIT,
+    );
     eprintln!(
         "[c 2^33 trickle] {closed:?} {took:?} after the header; trickled {sent} bytes before the writes failed; {line}"
     );

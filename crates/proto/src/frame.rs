@@ -142,7 +142,7 @@ pub enum FrameError {
     #[error("invalid frame: a command inside a multipart message")]
     CommandInsideMessage,
     /// A frame larger than the configured limit.
-    #[error("frame of {len} bytes exceeds the limit of {max} bytes (raise max_frame_size if the peer is trusted)")]
+    #[error("frame of {len} bytes exceeds the limit of {max} bytes (the receiver's maximum message size; raise it on both ends if the peer is trusted)")]
     FrameTooLarge {
         /// The size announced by the peer.
         len: u64,
@@ -158,7 +158,7 @@ pub enum FrameError {
         max: usize,
     },
     /// A message whose frames add up to more than the configured limit.
-    #[error("message of at least {len} bytes exceeds the limit of {max} bytes (raise max_message_size if the peer is trusted)")]
+    #[error("message of at least {len} bytes exceeds the limit of {max} bytes (the receiver's maximum message size; raise it on both ends if the peer is trusted)")]
     MessageTooLarge {
         /// The message size so far, including the announced frame.
         len: u64,

@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use courier_app::{describe, peer_name, Dispatch, HandlerResult, Handlers, Periodic, Shutdown};
+use courier_socket::proto::connection::ConnectionError;
+use courier_socket::proto::frame::FrameError;
 use courier_socket::{
-    runtime, Endpoint, Message, Multipart, Options, Router, SocketError, SocketEvent,
+    runtime, Endpoint, Message, Multipart, Options, Reason, Router, SocketError, SocketEvent,
 };
 use futures::FutureExt;
 use thiserror::Error;
@@ -359,8 +361,24 @@ fn on_event(ctx: &mut ServerContext, event: &SocketEvent) {
                 "client disconnected: {} ({peer_addr}): {reason}",
                 peer_name(id)
             );
+            hint_size_limit(peer_addr, reason);
         }
         _ => {}
+    }
+}
+
+/// A peer closed for sending more than the message limit: say which flag raises it (the
+/// socket's own line gives the sizes).
+fn hint_size_limit(peer_addr: &str, reason: &Reason) {
+    if let Reason::Protocol(ConnectionError::Frame(
+        FrameError::MessageTooLarge { max, .. } | FrameError::FrameTooLarge { max, .. },
+    )) = reason
+    {
+        log::warn!(
+            "{peer_addr} sent a message over this server's limit of {max} bytes and was \
+             disconnected; to accept larger messages, start courier-server with a larger \
+             --max-message-size (and the sender with the same)"
+        );
     }
 }
 
