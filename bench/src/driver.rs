@@ -814,7 +814,10 @@ impl Driver {
                     "--stale-after",
                     "10s",
                 ])
-                .args(["--max-connections", &(case.n * 2 + 100).to_string()]);
+                .args(["--max-connections", &(case.n * 2 + 100).to_string()])
+                // Every client comes from 127.0.0.1: lift the per-address and handshake limits.
+                .args(["--max-per-address", &(case.n * 2 + 100).to_string()])
+                .args(["--max-handshakes", &(case.n * 2 + 100).to_string()]);
                 if case.curve {
                     cmd.args(["--curve", "--key-name", "server", "--allow-any-client"])
                         .arg("--curve-dir")

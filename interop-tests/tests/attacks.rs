@@ -660,7 +660,19 @@ fn e_silent_connections_are_closed_at_the_handshake_timeout() {
     let limit = own_fd_limit();
     let count = 1000.min(limit.saturating_sub(200));
     eprintln!("[e silent] own fd limit {limit}; opening {count} connections");
-    let mut s = Scene::start("e silent", &["--handshake-timeout", "1s"]);
+    // All from 127.0.0.1: lift the per-address and handshake limits (tested in their own
+    // cases) so that the handshake timeout is what closes them.
+    let mut s = Scene::start(
+        "e silent",
+        &[
+            "--handshake-timeout",
+            "1s",
+            "--max-per-address",
+            "100000",
+            "--max-handshakes",
+            "100000",
+        ],
+    );
     let fds_before = proc_fd_count(s.server.pid()).unwrap();
     let from = epoch();
     let mon = ResourceMonitor::start(s.server.pid(), SAMPLE);
@@ -745,7 +757,17 @@ fn e2_bursts_of_silent_connections_cost_little_memory() {
     const PER_BURST: usize = 1000;
     // 32 KiB per silent connection alive at once (libzmq's read batch is 8 KiB).
     const BOUND: u64 = 32 * MIB;
-    let mut s = Scene::start("e2 silent bursts", &["--handshake-timeout", "8s"]);
+    let mut s = Scene::start(
+        "e2 silent bursts",
+        &[
+            "--handshake-timeout",
+            "8s",
+            "--max-per-address",
+            "100000",
+            "--max-handshakes",
+            "100000",
+        ],
+    );
     let from = epoch();
     let mon = ResourceMonitor::start(s.server.pid(), SAMPLE);
     let mut peaks = Vec::new();

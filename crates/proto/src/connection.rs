@@ -227,6 +227,12 @@ impl Connection {
         &self.config
     }
 
+    /// Bytes of the frames of a multipart message received so far, not yet a whole message
+    /// (what the connection holds besides the driver's undecoded input).
+    pub fn partial_message_len(&self) -> usize {
+        self.partial_len
+    }
+
     /// How many bytes the decoder wants before it can progress (a read-size hint).
     pub fn wanted(&self, buffered: usize) -> usize {
         match self.phase {

@@ -2,9 +2,13 @@
 //! events, and closing with linger. The routing policy is the socket type's
 //! [`Pattern`](crate::pattern::Pattern).
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use crate::budget::Budget;
 
 use crate::endpoint::Endpoint;
 use crate::error::SocketError;
@@ -47,7 +51,17 @@ pub(crate) struct Core {
     next_conn: AtomicU64,
     /// Messages taken from a queue and not yet written out.
     pub unflushed: AtomicUsize,
+    /// The receive-memory budget.
+    pub budget: Arc<Budget>,
+    /// Accepted connections whose handshake is under way.
+    pub handshaking: AtomicUsize,
+    /// Accepted connections per peer address, and when a refusal for each was last logged.
+    per_address: Mutex<HashMap<IpAddr, usize>>,
+    refusals_logged: Mutex<HashMap<IpAddr, Instant>>,
 }
+
+/// A refused address is logged at most once in this long (the rest at debug).
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
 const EVENT_CAPACITY: usize = 1024;
 /// How often `close` looks whether the queues are drained.
@@ -56,7 +70,7 @@ const CLOSE_POLL: Duration = Duration::from_millis(5);
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 impl Core {
-    pub fn new(options: Options, pattern: Arc<dyn Pattern>) -> Arc<Core> {
+    pub fn new(options: Options, pattern: Arc<dyn Pattern>, budget: Arc<Budget>) -> Arc<Core> {
         let (events_tx, events_rx) = async_channel::bounded(EVENT_CAPACITY);
         Arc::new(Core {
             options,
@@ -68,7 +82,54 @@ impl Core {
             live: AtomicUsize::new(0),
             next_conn: AtomicU64::new(1),
             unflushed: AtomicUsize::new(0),
+            budget,
+            handshaking: AtomicUsize::new(0),
+            per_address: Mutex::new(HashMap::new()),
+            refusals_logged: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Takes one of `ip`'s connection slots, or `None` if it has none left.
+    pub fn take_address_slot(self: &Arc<Self>, ip: IpAddr) -> Option<AddressSlot> {
+        let max = self.options.max_connections_per_address;
+        let mut map = lock(&self.per_address);
+        let n = map.entry(ip).or_insert(0);
+        if max.is_some_and(|m| *n >= m) {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            core: Arc::clone(self),
+            ip,
+        })
+    }
+
+    /// Reports a connection refused for its address's limit: an event each time, a warning at
+    /// most once per address per interval (a flood from one address is one line, not one per
+    /// connection).
+    pub fn refuse_address(&self, ip: IpAddr, peer_addr: String, max: usize, now: Instant) {
+        let level = {
+            let mut logged = lock(&self.refusals_logged);
+            logged.retain(|_, at| now.saturating_duration_since(*at) < REFUSAL_LOG_EVERY);
+            match logged.entry(ip) {
+                std::collections::hash_map::Entry::Occupied(_) => log::Level::Debug,
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(now);
+                    log::Level::Warn
+                }
+            }
+        };
+        if level == log::Level::Warn {
+            log::warn!(
+                "{} socket: {ip} is at its limit of {max} connections; refusing more from it \
+                 (logged again in {REFUSAL_LOG_EVERY:?} at most)",
+                self.pattern.socket_type()
+            );
+        }
+        self.emit_at(
+            Some(log::Level::Debug),
+            SocketEvent::AddressLimit { peer_addr, max },
+        );
     }
 
     /// Logs an event and offers it to the event stream (the oldest is dropped when nobody
@@ -221,6 +282,40 @@ impl Core {
         while self.live.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
             std::thread::sleep(CLOSE_POLL);
         }
+    }
+}
+
+/// One of an address's connection slots, given back when dropped.
+pub(crate) struct AddressSlot {
+    core: Arc<Core>,
+    ip: IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut map = lock(&self.core.per_address);
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Counts a handshake in progress on an accepted connection until it ends either way.
+pub(crate) struct HandshakeSlot(Arc<Core>);
+
+impl HandshakeSlot {
+    pub fn new(core: &Arc<Core>) -> Self {
+        core.handshaking.fetch_add(1, Ordering::Relaxed);
+        HandshakeSlot(Arc::clone(core))
+    }
+}
+
+impl Drop for HandshakeSlot {
+    fn drop(&mut self) {
+        self.0.handshaking.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -10,6 +10,7 @@ use courier_proto::connection::PeerInfo;
 use courier_proto::message::Multipart;
 use courier_proto::socket_type::SocketType;
 
+use crate::budget::Budget;
 use crate::core::{lock, Core};
 use crate::endpoint::Endpoint;
 use crate::error::SocketError;
@@ -70,13 +71,14 @@ impl Dealer {
     /// A DEALER with these options. Needs no runtime until it is used.
     pub fn new(options: Options) -> Dealer {
         let outbox = Arc::new(Outbox::new(options.send_hwm));
-        let inbox = Arc::new(Inbox::new(options.recv_hwm));
+        let budget = Arc::new(Budget::new(options.max_buffered));
+        let inbox = Arc::new(Inbox::new(options.recv_hwm, Arc::clone(&budget)));
         let routing = Arc::new(DealerPattern {
             outbox: Arc::clone(&outbox),
             requeue: Arc::new(Mutex::new(VecDeque::new())),
             inbox: Arc::clone(&inbox),
         });
-        let core = Core::new(options, routing.clone());
+        let core = Core::new(options, routing.clone(), budget);
         Dealer {
             core,
             routing,
@@ -175,6 +177,12 @@ impl Dealer {
     /// Messages waiting to be sent.
     pub fn queued(&self) -> usize {
         self.outbox.len() + lock(&self.routing.requeue).len()
+    }
+
+    /// Bytes the socket holds now against its receive-memory budget (`max_buffered`): partial
+    /// messages and messages not yet taken by `recv`.
+    pub fn buffered(&self) -> usize {
+        self.core.budget.used()
     }
 
     /// The socket's events (a bounded stream; the oldest are dropped if nobody reads).

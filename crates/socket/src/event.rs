@@ -44,6 +44,13 @@ pub enum Reason {
     ConnectTimeout(Duration),
     /// The host name resolves to no address.
     NoAddress(String),
+    /// A partial message made too little progress (see `Options::stall_timeout`).
+    Stalled {
+        /// Bytes of the partial message held.
+        held: usize,
+        /// How long it went without progress.
+        after: Duration,
+    },
 }
 
 impl Reason {
@@ -80,6 +87,11 @@ impl fmt::Display for Reason {
             Reason::SocketClosed => f.write_str("socket closed"),
             Reason::ConnectTimeout(after) => write!(f, "timed out after {after:?}"),
             Reason::NoAddress(host) => write!(f, "{host} resolves to no address"),
+            Reason::Stalled { held, after } => write!(
+                f,
+                "stalled: a partial message of {held} bytes made no progress for {after:?}; \
+                 closed to free its memory"
+            ),
         }
     }
 }
@@ -151,6 +163,13 @@ pub enum SocketEvent {
         reason: Reason,
         /// The pause.
         retry_in: Duration,
+    },
+    /// A connection was refused because its address is at `max_connections_per_address`.
+    AddressLimit {
+        /// The peer's address.
+        peer_addr: String,
+        /// The limit.
+        max: usize,
     },
     /// A connection was refused because the socket is at `max_connections`.
     ConnectionLimit {
@@ -227,6 +246,11 @@ impl fmt::Display for SocketEvent {
             SocketEvent::AcceptFailed { reason, retry_in } => {
                 write!(f, "accept failed ({reason}); pausing {retry_in:?}")
             }
+            SocketEvent::AddressLimit { peer_addr, max } => write!(
+                f,
+                "refused connection from {peer_addr}: its address is at the limit of {max} \
+                 connections"
+            ),
             SocketEvent::ConnectionLimit { peer_addr, max } => write!(
                 f,
                 "refused connection from {peer_addr}: at the limit of {max} connections"

@@ -13,6 +13,9 @@ use std::time::Instant;
 use courier_proto::message::Multipart;
 use event_listener::{Event, Listener};
 
+use std::sync::Arc;
+
+use crate::budget::Budget;
 use crate::core::lock;
 use crate::io::IoWaker;
 
@@ -28,11 +31,13 @@ pub(crate) struct Inbox {
     hwm: usize,
     /// Messages are waiting (notified for as many listeners as there are messages).
     ready: Event,
+    /// The socket's receive-memory budget: queued messages count against it.
+    budget: Arc<Budget>,
 }
 
 impl Inbox {
     /// An empty queue that holds up to `hwm` messages (at least one).
-    pub fn new(hwm: usize) -> Inbox {
+    pub fn new(hwm: usize, budget: Arc<Budget>) -> Inbox {
         Inbox {
             inner: Mutex::new(Inner {
                 queue: VecDeque::new(),
@@ -40,6 +45,7 @@ impl Inbox {
             }),
             hwm: hwm.max(1),
             ready: Event::new(),
+            budget,
         }
     }
 
@@ -53,6 +59,8 @@ impl Inbox {
             let mut inner = lock(&self.inner);
             let room = self.hwm.saturating_sub(inner.queue.len());
             let n = room.min(batch.len());
+            let bytes: usize = batch.iter().take(n).map(Multipart::total_len).sum();
+            self.budget.add(bytes);
             if inner.queue.is_empty() && n == batch.len() {
                 std::mem::swap(&mut inner.queue, batch);
             } else {
@@ -87,6 +95,9 @@ impl Inbox {
             };
             (msg, blocked)
         };
+        if let Some(m) = &msg {
+            self.budget.sub(m.total_len());
+        }
         for w in blocked {
             w.wake();
         }

@@ -65,6 +65,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod budget;
 mod core;
 mod dealer;
 mod endpoint;

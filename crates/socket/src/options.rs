@@ -95,6 +95,20 @@ pub struct Options {
     pub linger: Duration,
     /// Most simultaneous connections a bound socket accepts (None: no limit).
     pub max_connections: Option<usize>,
+    /// Most simultaneous connections a bound socket accepts from one IP address (None: no
+    /// limit), so that one address cannot take every slot. Default 256.
+    pub max_connections_per_address: Option<usize>,
+    /// Most handshakes in progress at once on a bound socket (None: no limit); past it, new
+    /// connections wait in the system's accept queue. Bounds the CPU a flood of CURVE
+    /// handshakes can take. Default 512.
+    pub max_handshakes: Option<usize>,
+    /// The receive-memory budget: most bytes held for partial messages and messages not yet
+    /// taken by `recv`, across all connections (see the crate's budget policy: the last 1/8
+    /// is kept for peers sending small messages). Default 128 MiB.
+    pub max_buffered: usize,
+    /// A connection holding a partial message that grows by less than 4 KiB in this long is
+    /// closed, freeing its memory (None: never). Default 30 s.
+    pub stall_timeout: Option<Duration>,
     /// Limits on what peers may send.
     pub limits: Limits,
     /// Security mechanism.
@@ -119,6 +133,10 @@ impl Default for Options {
             router_handover: false,
             linger: Duration::from_secs(1),
             max_connections: None,
+            max_connections_per_address: Some(256),
+            max_handshakes: Some(512),
+            max_buffered: 128 << 20,
+            stall_timeout: Some(Duration::from_secs(30)),
             limits: Limits::default(),
             security: Security::Null,
         }

@@ -12,6 +12,7 @@ use courier_proto::connection::PeerInfo;
 use courier_proto::message::Multipart;
 use courier_proto::socket_type::SocketType;
 
+use crate::budget::Budget;
 use crate::core::{lock, Core};
 use crate::endpoint::Endpoint;
 use crate::error::SocketError;
@@ -132,7 +133,8 @@ pub struct Router {
 impl Router {
     /// A ROUTER with these options.
     pub fn new(options: Options) -> Router {
-        let inbox = Arc::new(Inbox::new(options.recv_hwm));
+        let budget = Arc::new(Budget::new(options.max_buffered));
+        let inbox = Arc::new(Inbox::new(options.recv_hwm, Arc::clone(&budget)));
         let routing = Arc::new(RouterPattern {
             peers: Mutex::new(HashMap::new()),
             inbox: Arc::clone(&inbox),
@@ -140,7 +142,7 @@ impl Router {
             handover: options.router_handover,
             send_hwm: options.send_hwm,
         });
-        let core = Core::new(options, routing.clone());
+        let core = Core::new(options, routing.clone(), budget);
         Router {
             core,
             routing,
@@ -311,6 +313,12 @@ impl Router {
             Some(peer) => peer.handle.kick(),
             None => false,
         }
+    }
+
+    /// Bytes the socket holds now against its receive-memory budget (`max_buffered`): partial
+    /// messages and messages not yet taken by `recv`.
+    pub fn buffered(&self) -> usize {
+        self.core.budget.used()
     }
 
     /// The socket's events (a bounded stream; the oldest are dropped if nobody reads).

@@ -6,8 +6,8 @@ use std::time::Duration;
 use argh::FromArgs;
 use courier_app::keys::{default_curve_dir, server_keys, Allowlist, ClientPolicy, KeyError};
 use courier_app::{
-    bind_error_message, init_logging, parse_interval, parse_port, shutdown_on_signals, usage_error,
-    Cli,
+    bind_error_message, init_logging, parse_connection_count, parse_interval, parse_port,
+    parse_size, shutdown_on_signals, usage_error, Cli,
 };
 use courier_monitor::collector::{BoundCollector, CollectorConfig};
 use courier_monitor::tcp_endpoint;
@@ -66,6 +66,15 @@ struct Args {
     /// public .key files of the viewers allowed (default CURVE_DIR/authorized_clients)
     #[argh(option)]
     authorized_clients: Option<PathBuf>,
+
+    /// receive-memory budget of each of the two sockets (agents, viewers): most bytes held
+    /// for partial and unhandled messages; see courier-server --help (default 128MiB)
+    #[argh(option, default = "128 << 20", from_str_fn(parse_size))]
+    max_buffered: usize,
+
+    /// most simultaneous connections from one IP address on each socket (default 256)
+    #[argh(option, default = "256", from_str_fn(parse_connection_count))]
+    max_per_address: usize,
 
     /// no encryption (plain NULL mechanism), for tests on one machine only
     #[argh(switch)]
@@ -130,10 +139,14 @@ fn main() {
     config.stale_after = args.stale_after;
     config.agent_socket = Options {
         security: agent_security,
+        max_buffered: args.max_buffered,
+        max_connections_per_address: Some(args.max_per_address),
         ..Options::default()
     };
     config.viewer_socket = Options {
         security: viewer_security,
+        max_buffered: args.max_buffered,
+        max_connections_per_address: Some(args.max_per_address),
         ..Options::default()
     };
     let shutdown = shutdown_on_signals()

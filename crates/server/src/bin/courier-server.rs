@@ -80,6 +80,31 @@ struct Args {
     #[argh(option, default = "10_000", from_str_fn(parse_connection_count))]
     max_connections: usize,
 
+    /// most simultaneous connections from one IP address, so that one address cannot take
+    /// every slot (default 256)
+    #[argh(option, default = "256", from_str_fn(parse_connection_count))]
+    max_per_address: usize,
+
+    /// most ZMTP/CURVE handshakes in progress at once; more connections wait in the accept
+    /// queue, so a flood of handshakes cannot starve established clients (default 512)
+    #[argh(option, default = "512", from_str_fn(parse_connection_count))]
+    max_handshakes: usize,
+
+    /// receive-memory budget: most bytes held for partial messages and messages not yet
+    /// handled, across all clients; at 7/8 of it clients with large partial messages stop being
+    /// read (TCP pushes back), the rest is kept for small messages (default 128MiB)
+    #[argh(option, default = "128 << 20", from_str_fn(parse_size))]
+    max_buffered: usize,
+
+    /// close a connection whose partial message grows by less than 4KiB in this time, freeing
+    /// its memory (default 30s)
+    #[argh(
+        option,
+        default = "Duration::from_secs(30)",
+        from_str_fn(parse_interval)
+    )]
+    stall_timeout: Duration,
+
     /// send a ZMTP PING this often and close connections silent for as long again
     /// (default: off, as in libzmq; e.g. 5s)
     #[argh(option, from_str_fn(parse_interval))]
@@ -183,6 +208,10 @@ fn main() {
             },
             handshake_timeout: args.handshake_timeout,
             max_connections: Some(args.max_connections),
+            max_connections_per_address: Some(args.max_per_address),
+            max_handshakes: Some(args.max_handshakes),
+            max_buffered: args.max_buffered,
+            stall_timeout: Some(args.stall_timeout),
             heartbeat_ivl: args.heartbeat,
             heartbeat_ttl: args.heartbeat.map(|d| d * 2),
             send_hwm: args.send_hwm,

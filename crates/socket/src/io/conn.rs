@@ -15,7 +15,7 @@ use courier_proto::message::Multipart;
 use mio::Token;
 
 use super::{After, ConnHandle, Ctx, Followup, Stream};
-use crate::core::{Core, LiveGuard};
+use crate::core::{AddressSlot, Core, HandshakeSlot, LiveGuard};
 use crate::event::{DropReason, Reason, SocketEvent};
 use crate::outbox::count_within;
 use crate::pattern::{Attachment, Outgoing};
@@ -46,6 +46,19 @@ const WRITE_BUDGET: usize = 16;
 const CLOSING_FLUSH: Duration = Duration::from_secs(1);
 /// The most pieces of output given to one vectored write.
 const MAX_IOV: usize = 16;
+/// A partial message that grows by less than this within the stall timeout is stalled.
+const STALL_PROGRESS: usize = 4 * 1024;
+
+/// What a connection holds of its socket's limits while it lives (given back on drop).
+#[allow(dead_code)] // held for their Drop
+pub(crate) struct Guards {
+    /// It counts against `max_connections`.
+    pub live: LiveGuard,
+    /// One of its address's slots (accepted TCP connections).
+    pub address: Option<AddressSlot>,
+    /// It counts against `max_handshakes` until its handshake ends (accepted connections).
+    pub handshake: Option<HandshakeSlot>,
+}
 
 pub(crate) struct Conn {
     pub core: Arc<Core>,
@@ -56,7 +69,12 @@ pub(crate) struct Conn {
     conn_id: u64,
     peer_addr: String,
     handle: Option<ConnHandle>,
-    live: Option<LiveGuard>,
+    guards: Option<Guards>,
+    /// Bytes counted against the socket's receive-memory budget: undecoded input, the partial
+    /// message, and messages waiting for room in the receive queue.
+    held: usize,
+    /// Since when the partial message has not grown by STALL_PROGRESS, and its size then.
+    stall: Option<(Instant, usize)>,
     att: Option<Attachment>,
     /// Readiness known from the poller (edge-triggered: true until a read or write says
     /// otherwise).
@@ -91,7 +109,7 @@ impl Conn {
         core: Arc<Core>,
         stream: Stream,
         peer_addr: String,
-        live: LiveGuard,
+        guards: Guards,
         origin: Option<(usize, u64)>,
         now: Instant,
     ) -> Conn {
@@ -116,7 +134,9 @@ impl Conn {
             conn_id,
             peer_addr,
             handle: None,
-            live: Some(live),
+            guards: Some(guards),
+            held: 0,
+            stall: None,
             att: None,
             readable: true,
             writable: true,
@@ -179,7 +199,45 @@ impl Conn {
                 self.fail(e.into(), now);
             }
         }
+        if let (Some((since, size)), Some(limit)) = (self.stall, self.core.options.stall_timeout) {
+            if self.closing.is_none() && now >= since + limit {
+                // Nothing more is read from it: close now and free what it holds.
+                self.closing = Some((
+                    Reason::Stalled {
+                        held: size,
+                        after: now.saturating_duration_since(since),
+                    },
+                    now,
+                ));
+            }
+        }
         self.drive(token, ctx, follow)
+    }
+
+    /// The stall deadline, if a partial message is held.
+    fn stall_deadline(&self) -> Option<Instant> {
+        let (since, _) = self.stall?;
+        Some(since + self.core.options.stall_timeout?)
+    }
+
+    /// Re-counts what the connection holds against the budget, and whether its partial
+    /// message progresses.
+    fn account(&mut self, now: Instant) {
+        let partial = self.buf.len() + self.proto.partial_message_len();
+        let pending: usize = self.pending.iter().map(Multipart::total_len).sum();
+        let held = partial + pending;
+        let budget = &self.core.budget;
+        if held > self.held {
+            budget.add(held - self.held);
+        } else {
+            budget.sub(self.held - held);
+        }
+        self.held = held;
+        self.stall = match self.stall {
+            _ if partial == 0 => None,
+            Some((since, size)) if partial < size + STALL_PROGRESS => Some((since, size)),
+            _ => Some((now, partial)),
+        };
     }
 
     /// Does all there is to do now: read, deliver, take and write, and says when to come back.
@@ -207,14 +265,22 @@ impl Conn {
             }
             return After::Keep(Some(*deadline));
         }
-        After::Keep(self.proto.poll_timeout())
+        let next = [self.proto.poll_timeout(), self.stall_deadline()]
+            .into_iter()
+            .flatten()
+            .min();
+        After::Keep(next)
     }
 
     /// Reads while there is data, room in the receive queue and budget left.
     fn read(&mut self, token: usize, ctx: &mut Ctx) -> Result<(), Reason> {
         // Deliver what waited for room first.
-        if !self.pending.is_empty() && !self.deliver()? {
-            return Ok(());
+        if !self.pending.is_empty() {
+            let delivered = self.deliver()?;
+            self.account(ctx.now());
+            if !delivered {
+                return Ok(());
+            }
         }
         let mut budget = READ_BUDGET;
         while self.readable && self.closing.is_none() {
@@ -223,6 +289,19 @@ impl Conn {
                 break;
             }
             budget -= 1;
+            if !self.proto.is_active() && !ctx.take_handshake_step() {
+                // This turn's handshake work is done; established connections go first.
+                ctx.run_again(token, self.gen);
+                break;
+            }
+            // The socket's receive-memory budget: wait for room (TCP pushes back meanwhile).
+            let room = self.core.budget.room(self.held);
+            if room == 0 {
+                if let Some(handle) = &self.handle {
+                    self.core.budget.wait(handle.waker());
+                }
+                break;
+            }
             let chunk = if self.big_reads {
                 READ_CHUNK
             } else {
@@ -239,7 +318,8 @@ impl Conn {
                 wanted.min(LARGE_READ)
             } else {
                 chunk
-            };
+            }
+            .min(room);
             let old = self.buf.len();
             self.buf.resize(old + ask, 0);
             let read = self
@@ -288,7 +368,9 @@ impl Conn {
             if let Err(e) = result {
                 self.fail(e.into(), ctx.now());
             }
-            if !self.deliver()? {
+            let delivered = self.deliver()?;
+            self.account(ctx.now());
+            if !delivered {
                 break;
             }
         }
@@ -308,6 +390,9 @@ impl Conn {
                     };
                     match self.core.pattern.attach(self.conn_id, &peer, handle) {
                         Ok(att) => {
+                            if let Some(g) = &mut self.guards {
+                                g.handshake = None;
+                            }
                             self.core.emit(SocketEvent::HandshakeSucceeded {
                                 peer_addr: self.peer_addr.clone(),
                                 routing_id: att.routing_id.clone(),
@@ -508,8 +593,11 @@ impl Conn {
         }
         self.stream.deregister(ctx.registry());
         self.stream.shutdown();
-        // The connection no longer counts against `max_connections` once its events go out.
-        drop(self.live.take());
+        // What it held is freed, and it no longer counts against the socket's limits once
+        // its events go out.
+        self.core.budget.sub(self.held);
+        self.held = 0;
+        drop(self.guards.take());
         let (reason, faulted) = match self.closing.take() {
             Some((Reason::SocketClosed, _)) => (Reason::SocketClosed, false),
             Some((Reason::Kicked, _)) => (Reason::Kicked, false),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use mio::Token;
 
-use super::conn::Conn;
+use super::conn::{Conn, Guards};
 use super::{literal, resolve, After, Command, Ctx, Followup, Stream};
 use crate::core::{Backoff, Core, LiveGuard};
 use crate::endpoint::Endpoint;
@@ -197,12 +197,16 @@ impl Connector {
                 self.core.emit(SocketEvent::Connected {
                     peer_addr: peer_addr.clone(),
                 });
-                let live = LiveGuard::new(&self.core);
+                let guards = Guards {
+                    live: LiveGuard::new(&self.core),
+                    address: None,
+                    handshake: None,
+                };
                 follow.push(Followup::NewConn(Box::new(Conn::new(
                     Arc::clone(&self.core),
                     stream,
                     peer_addr,
-                    live,
+                    guards,
                     Some((token, self.gen)),
                     ctx.now(),
                 ))));

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use mio::Token;
 
 use super::conn::Conn;
+use super::conn::Guards;
 use super::{context, After, Command, Ctx, Followup, Listener};
-use crate::core::{Core, LiveGuard};
+use crate::core::{Core, HandshakeSlot, LiveGuard};
 use crate::endpoint::Endpoint;
 use crate::event::{Reason, SocketEvent};
 
@@ -17,6 +18,8 @@ use crate::event::{Reason, SocketEvent};
 const ACCEPT_BUDGET: usize = 64;
 const FIRST_PAUSE: Duration = Duration::from_millis(10);
 const LONGEST_PAUSE: Duration = Duration::from_secs(1);
+/// How soon accepting looks again when `max_handshakes` are under way.
+const HANDSHAKES_FULL_RECHECK: Duration = Duration::from_millis(10);
 
 pub(crate) struct Listening {
     pub core: Arc<Core>,
@@ -64,8 +67,18 @@ impl Listening {
             self.paused_until = None;
         }
         for _ in 0..ACCEPT_BUDGET {
+            // Enough handshakes under way: the next connections wait in the system's accept
+            // queue (a flood of CURVE handshakes cannot take all the thread's time).
+            if self
+                .core
+                .options
+                .max_handshakes
+                .is_some_and(|max| self.core.handshaking.load(Ordering::Relaxed) >= max)
+            {
+                return After::Keep(Some(now + HANDSHAKES_FULL_RECHECK));
+            }
             match self.listener.accept() {
-                Ok((stream, peer_addr)) => {
+                Ok((stream, peer_addr, ip)) => {
                     self.pause = FIRST_PAUSE;
                     if let Some(max) = self.core.options.max_connections {
                         if self.core.live.load(Ordering::Relaxed) >= max {
@@ -75,13 +88,33 @@ impl Listening {
                             continue;
                         }
                     }
+                    let slot = match ip {
+                        Some(ip) => match self.core.take_address_slot(ip) {
+                            Some(slot) => Some(slot),
+                            None => {
+                                stream.shutdown();
+                                let max = self
+                                    .core
+                                    .options
+                                    .max_connections_per_address
+                                    .unwrap_or_default();
+                                self.core.refuse_address(ip, peer_addr, max, now);
+                                continue;
+                            }
+                        },
+                        None => None,
+                    };
+                    let guards = Guards {
+                        live: LiveGuard::new(&self.core),
+                        address: slot,
+                        handshake: Some(HandshakeSlot::new(&self.core)),
+                    };
                     let _ = stream.set_nodelay();
                     self.core.emit(SocketEvent::Connected {
                         peer_addr: peer_addr.clone(),
                     });
-                    // Counted now, before the next accept, so that a burst of connections
-                    // cannot slip past `max_connections`.
-                    let live = LiveGuard::new(&self.core);
+                    // The guards were taken before the next accept, so that a burst of
+                    // connections cannot slip past the limits.
                     let core = Arc::clone(&self.core);
                     match context().pick() {
                         Ok(target) if !Arc::ptr_eq(target, &ctx.shared) => {
@@ -91,12 +124,12 @@ impl Listening {
                                     core,
                                     stream,
                                     peer_addr,
-                                    live,
+                                    guards,
                                 },
                             ));
                         }
                         _ => follow.push(Followup::NewConn(Box::new(Conn::new(
-                            core, stream, peer_addr, live, None, now,
+                            core, stream, peer_addr, guards, None, now,
                         )))),
                     }
                 }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll, Registry, Token};
 use slab::Slab;
 
-use crate::core::{lock, Core, LiveGuard};
+use crate::core::{lock, Core};
 use crate::endpoint::Endpoint;
 use conn::Conn;
 use connect::Connector;
@@ -132,7 +132,7 @@ pub(crate) enum Command {
         core: Arc<Core>,
         stream: Stream,
         peer_addr: String,
-        live: LiveGuard,
+        guards: conn::Guards,
     },
     /// A host name was resolved for a connector.
     Resolved {
@@ -256,6 +256,7 @@ fn start_thread(index: usize) -> std::io::Result<Arc<Shared>> {
             again: Vec::new(),
             gen: 0,
             now: Instant::now(),
+            handshake_steps: HANDSHAKE_STEPS_PER_TURN,
         },
         sleeps: sleep::Sleeps::default(),
     };
@@ -316,7 +317,13 @@ pub(crate) struct Ctx {
     again: Vec<(usize, u64)>,
     gen: u64,
     now: Instant,
+    /// Handshake steps left in this turn of the loop (CURVE's X25519 is costly: a flood of
+    /// handshakes must leave time for established connections).
+    handshake_steps: usize,
 }
+
+/// Handshake steps (a greeting or handshake command processed) per turn of an I/O thread.
+const HANDSHAKE_STEPS_PER_TURN: usize = 8;
 
 impl Ctx {
     pub fn registry(&self) -> &Registry {
@@ -344,6 +351,16 @@ impl Ctx {
 
     pub fn run_again(&mut self, token: usize, gen: u64) {
         self.again.push((token, gen));
+    }
+
+    /// Takes one handshake step of this turn; false if there is none left (the caller comes
+    /// back next turn).
+    pub fn take_handshake_step(&mut self) -> bool {
+        if self.handshake_steps == 0 {
+            return false;
+        }
+        self.handshake_steps -= 1;
+        true
     }
 
     fn next_gen(&mut self) -> u64 {
@@ -417,6 +434,7 @@ impl Thread {
                 }
             }
             self.ctx.now = Instant::now();
+            self.ctx.handshake_steps = HANDSHAKE_STEPS_PER_TURN;
             for event in events.iter() {
                 let token = event.token().0;
                 if event.token() == WAKER {
@@ -596,9 +614,9 @@ impl Thread {
                 core,
                 stream,
                 peer_addr,
-                live,
+                guards,
             } => {
-                let conn = Conn::new(core, stream, peer_addr, live, None, self.ctx.now);
+                let conn = Conn::new(core, stream, peer_addr, guards, None, self.ctx.now);
                 self.add_conn(Box::new(conn), follow);
             }
             Command::Resolved { token, gen, result } => {

@@ -151,17 +151,18 @@ impl Listener {
         Ok(Listener::Unix(listener, path.to_owned()))
     }
 
-    /// Accepts one waiting connection; returns the stream and a printable peer address.
-    pub fn accept(&self) -> io::Result<(Stream, String)> {
+    /// Accepts one waiting connection; returns the stream, a printable peer address, and the
+    /// peer's IP address (TCP).
+    pub fn accept(&self) -> io::Result<(Stream, String, Option<std::net::IpAddr>)> {
         match self {
             Listener::Tcp(l) => {
                 let (stream, addr) = l.accept()?;
-                Ok((Stream::Tcp(stream), addr.to_string()))
+                Ok((Stream::Tcp(stream), addr.to_string(), Some(addr.ip())))
             }
             #[cfg(unix)]
             Listener::Unix(l, path) => {
                 let (stream, _) = l.accept()?;
-                Ok((Stream::Unix(stream), path.display().to_string()))
+                Ok((Stream::Unix(stream), path.display().to_string(), None))
             }
         }
     }
