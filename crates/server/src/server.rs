@@ -9,7 +9,7 @@ use courier_app::{describe, peer_name, Dispatch, HandlerResult, Handlers, Period
 use courier_socket::proto::connection::ConnectionError;
 use courier_socket::proto::frame::FrameError;
 use courier_socket::{
-    runtime, Endpoint, Message, Multipart, Options, Reason, Router, SocketError, SocketEvent,
+    Endpoint, Message, Multipart, Options, Reason, Router, SocketError, SocketEvent,
 };
 use futures::FutureExt;
 use thiserror::Error;
@@ -251,14 +251,17 @@ impl BoundServer {
             now: Instant::now(),
             counts: Counts::default(),
         };
+        // One timer for the whole loop, moved only when the next periodic task changes: a
+        // timer made anew for every message would be registered anew each time.
+        let mut tick = courier_socket::Sleep::after(Duration::from_secs(3600));
         loop {
             let now = Instant::now();
-            let wait = server
-                .periodic
-                .next_due()
-                .map_or(Duration::from_secs(3600), |due| {
-                    due.saturating_duration_since(now)
-                });
+            tick.reset(
+                server
+                    .periodic
+                    .next_due()
+                    .unwrap_or_else(|| now + Duration::from_secs(3600)),
+            );
             futures::select! {
                 msg = router.recv().fuse() => match msg {
                     Ok(msg) => {
@@ -275,7 +278,7 @@ impl BoundServer {
                         on_event(&mut ctx, &event);
                     }
                 }
-                _ = runtime::sleep(wait).fuse() => {
+                () = (&mut tick).fuse() => {
                     ctx.now = Instant::now();
                     ctx.peer = Bytes::new();
                     ctx.peer_key = None;

@@ -27,11 +27,6 @@ const READ_CHUNK: usize = 64 * 1024;
 const SMALL_READ: usize = 512;
 /// Frame bodies at least this large are read straight into their own buffer.
 const IN_PLACE_MIN: usize = 8 * 1024;
-/// Most room made ahead of arriving data for a large frame body (a peer that announces a big
-/// frame and sends nothing costs little).
-const RESERVE_STEP: usize = 4 * 1024 * 1024;
-/// Most bytes asked of one read of a large body (each read zero-fills what it asks first).
-const LARGE_READ: usize = 1024 * 1024;
 /// Reads per turn before other connections get theirs.
 const READ_BUDGET: usize = 16;
 /// Output gathered before a write when several messages are waiting.
@@ -81,6 +76,8 @@ pub(crate) struct Conn {
     readable: bool,
     writable: bool,
     buf: BytesMut,
+    /// A large frame body being read into its own buffer, and how much of it has arrived.
+    body: Option<(BytesMut, usize)>,
     /// Traffic fills small reads: read in large chunks.
     big_reads: bool,
     events: VecDeque<Event>,
@@ -141,6 +138,7 @@ impl Conn {
             readable: true,
             writable: true,
             buf: BytesMut::new(),
+            body: None,
             big_reads: false,
             events: VecDeque::new(),
             pending: VecDeque::new(),
@@ -223,7 +221,9 @@ impl Conn {
     /// Re-counts what the connection holds against the budget, and whether its partial
     /// message progresses.
     fn account(&mut self, now: Instant) {
-        let partial = self.buf.len() + self.proto.partial_message_len();
+        let partial = self.buf.len()
+            + self.body.as_ref().map_or(0, |(_, filled)| *filled)
+            + self.proto.partial_message_len();
         let pending: usize = self.pending.iter().map(Multipart::total_len).sum();
         let held = partial + pending;
         let budget = &self.core.budget;
@@ -302,32 +302,66 @@ impl Conn {
                 }
                 break;
             }
-            let chunk = if self.big_reads {
-                READ_CHUNK
-            } else {
-                SMALL_READ
-            };
-            let wanted = self.proto.wanted(self.buf.len());
-            // A large frame body is read straight into its own buffer (its size was checked
-            // against the limits on its header). Room is made ahead of the data by at most
-            // RESERVE_STEP or what has arrived, whichever is more (so a peer that announces a
-            // big frame and sends nothing costs little, and a big body is moved O(1) times).
-            let ask = if wanted >= IN_PLACE_MIN && self.proto.is_active() {
-                let room = wanted.min(RESERVE_STEP.max(self.buf.len()));
-                self.buf.reserve(room);
-                wanted.min(LARGE_READ)
-            } else {
-                chunk
+            // A large frame body (its size checked against the limits on its header) is read
+            // straight into a buffer of its own, made once, zeroed lazily by the system, and
+            // handed to the protocol whole: no copy through a read buffer, and CURVE opens it
+            // in place.
+            if self.body.is_none() && self.proto.is_active() {
+                let wanted = self.proto.wanted(self.buf.len());
+                if wanted >= IN_PLACE_MIN {
+                    let have = self.buf.len();
+                    let mut body = BytesMut::zeroed(have + wanted);
+                    if let Some(head) = body.get_mut(..have) {
+                        head.copy_from_slice(&self.buf);
+                    }
+                    self.buf = BytesMut::new();
+                    self.body = Some((body, have));
+                }
             }
-            .min(room);
-            let old = self.buf.len();
-            self.buf.resize(old + ask, 0);
-            let read = self
-                .stream
-                .read(self.buf.get_mut(old..).unwrap_or_default());
+            let read = match &mut self.body {
+                Some((body, filled)) => {
+                    let end = body.len().min(filled.saturating_add(room));
+                    let ask = end - *filled;
+                    let target = body.get_mut(*filled..end).unwrap_or_default();
+                    match self.stream.read(target) {
+                        Ok(n) => {
+                            *filled += n;
+                            if n < ask {
+                                self.readable = false;
+                            }
+                            Ok(n)
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                None => {
+                    let chunk = if self.big_reads {
+                        READ_CHUNK
+                    } else {
+                        SMALL_READ
+                    }
+                    .min(room);
+                    let old = self.buf.len();
+                    self.buf.resize(old + chunk, 0);
+                    let read = self
+                        .stream
+                        .read(self.buf.get_mut(old..).unwrap_or_default());
+                    self.buf.truncate(old + *read.as_ref().unwrap_or(&0));
+                    if let Ok(n) = read {
+                        if n < chunk {
+                            // Edge-triggered: a short read took all there was; more data
+                            // brings a new event.
+                            self.readable = false;
+                        }
+                        if self.att.is_some() {
+                            self.big_reads = n == chunk || (self.big_reads && n > SMALL_READ);
+                        }
+                    }
+                    read
+                }
+            };
             match read {
                 Ok(0) => {
-                    self.buf.truncate(old);
                     return Err(if self.att.is_some() {
                         Reason::PeerClosed
                     } else {
@@ -336,31 +370,23 @@ impl Conn {
                         }
                     });
                 }
-                Ok(n) => {
-                    self.buf.truncate(old + n);
-                    if n < ask {
-                        // Edge-triggered: a short read took all there was; more data brings a
-                        // new event.
-                        self.readable = false;
-                    }
-                    if self.att.is_some() && ask == chunk {
-                        self.big_reads = n == ask || (self.big_reads && n > SMALL_READ);
-                    }
-                }
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.buf.truncate(old);
                     self.readable = false;
+                    continue;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    self.buf.truncate(old);
-                }
-                Err(e) => {
-                    self.buf.truncate(old);
-                    return Err(Reason::io(&e));
-                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Reason::io(&e)),
             }
-            if self.buf.len() == old {
-                continue;
+            // A large body goes to the protocol only once it is whole.
+            if let Some((body, filled)) = &self.body {
+                if *filled < body.len() {
+                    self.account(ctx.now());
+                    continue;
+                }
+                if let Some((body, _)) = self.body.take() {
+                    self.buf = body;
+                }
             }
             let result = self.proto.receive(&mut self.buf, ctx.now());
             self.proto.take_events(&mut self.events);
@@ -375,8 +401,15 @@ impl Conn {
             }
         }
         if !self.readable && self.buf.is_empty() && !self.big_reads {
-            // A quiet connection keeps no read buffer (10 000 idle clients cost little).
+            // A quiet connection keeps no read buffer nor decoding queues (10 000 idle clients
+            // cost little).
             self.buf = BytesMut::new();
+            if self.events.capacity() > 0 && self.events.is_empty() {
+                self.events = VecDeque::new();
+            }
+            if self.pending.capacity() > 0 && self.pending.is_empty() {
+                self.pending = VecDeque::new();
+            }
         }
         Ok(())
     }

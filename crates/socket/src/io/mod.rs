@@ -15,7 +15,7 @@ mod stream;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -160,6 +160,19 @@ pub(crate) struct Shared {
     mailbox: Mutex<Mailbox>,
     /// Whether the thread may be blocked in the poller (a wake-up is needed).
     parked: AtomicBool,
+    /// When the parked thread wakes by itself (its next timer), as nanoseconds since
+    /// [`epoch`]; u64::MAX: never. A timer due no earlier needs no wake-up.
+    wakes_at: AtomicU64,
+}
+
+/// The instant timers are counted from (for [`Shared::wakes_at`]).
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn nanos_since_epoch(at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(epoch()).as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl Shared {
@@ -178,6 +191,22 @@ impl Shared {
             empty
         };
         self.notify(was_empty);
+    }
+
+    /// Hands a future's timer to the thread, waking it only if the timer is due before the
+    /// thread would wake by itself (a program re-arming the same timer in a loop costs the
+    /// I/O thread nothing).
+    pub fn send_sleep(&self, entry: sleep::Entry) {
+        let at = nanos_since_epoch(entry.at());
+        let (was_empty, early) = {
+            let mut mb = lock(&self.mailbox);
+            let empty = mb.commands.is_empty() && mb.wakes.is_empty();
+            // Read under the lock the thread sets it under: never a stale wake-up time.
+            let early = at < self.wakes_at.load(Ordering::SeqCst);
+            mb.commands.push(Command::Sleep(entry));
+            (empty, early)
+        };
+        self.notify(was_empty && early);
     }
 
     fn wake(&self, token: usize, gen: u64) {
@@ -244,6 +273,7 @@ fn start_thread(index: usize) -> std::io::Result<Arc<Shared>> {
         waker,
         mailbox: Mutex::new(Mailbox::default()),
         parked: AtomicBool::new(false),
+        wakes_at: AtomicU64::new(u64::MAX),
     });
     let thread = Thread {
         poll,
@@ -401,23 +431,27 @@ impl Thread {
         let mut follow = Vec::new();
         loop {
             let now = Instant::now();
+            let next = [
+                self.ctx.timers.peek().map(|Reverse((t, _, _))| *t),
+                self.sleeps.next(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let timeout = if !self.ctx.again.is_empty() {
                 Some(Duration::ZERO)
             } else {
-                let next = [
-                    self.ctx.timers.peek().map(|Reverse((t, _, _))| *t),
-                    self.sleeps.next(),
-                ]
-                .into_iter()
-                .flatten()
-                .min();
                 next.map(|t| t.saturating_duration_since(now))
             };
-            // Announce that we may sleep, then look at the mailbox once more: a sender that
-            // saw `parked` false relies on us seeing its message here.
+            // Announce that we may sleep, and until when, then look at the mailbox once more:
+            // a sender that saw `parked` false (or a later wake-up time) relies on us seeing
+            // its message here.
             self.shared.parked.store(true, Ordering::SeqCst);
             {
                 let mut mb = lock(&self.shared.mailbox);
+                self.shared
+                    .wakes_at
+                    .store(next.map_or(u64::MAX, nanos_since_epoch), Ordering::SeqCst);
                 std::mem::swap(&mut *mb, &mut mail);
             }
             let timeout = if mail.commands.is_empty() && mail.wakes.is_empty() {

@@ -33,6 +33,12 @@ pub(crate) struct Entry {
     slot: Arc<Slot>,
 }
 
+impl Entry {
+    pub fn at(&self) -> Instant {
+        self.at
+    }
+}
+
 impl PartialEq for Entry {
     fn eq(&self, other: &Self) -> bool {
         self.at == other.at && self.seq == other.seq
@@ -142,7 +148,7 @@ impl Future for Sleep {
                     slot: Arc::clone(&slot),
                 };
                 match super::context().all().first() {
-                    Some(thread) => thread.send(super::Command::Sleep(entry)),
+                    Some(thread) => thread.send_sleep(entry),
                     None => {
                         // No I/O thread could be started: a plain thread keeps the time.
                         let wait = this.at.saturating_duration_since(Instant::now());
