@@ -47,3 +47,26 @@ fn connections_run_on_the_configured_number_of_io_threads() {
     drop(dealers);
     router.close_blocking();
 }
+
+#[test]
+fn a_message_sent_after_a_distant_timer_goes_out_at_once() {
+    use futures::FutureExt;
+    let router = Router::new(Options::default());
+    let endpoint = router.bind_blocking("tcp://127.0.0.1:0").unwrap();
+    let dealer = Dealer::new(Options::default());
+    dealer.connect(&endpoint.to_string()).unwrap();
+    dealer.send_blocking(mp(&[b"first"])).unwrap();
+    router.recv_timeout(SOON).unwrap();
+    // Let the I/O thread go back to waiting on its poller.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    // A timer due long after the test's patience registers without waking the I/O thread...
+    let mut distant = courier_socket::Sleep::after(std::time::Duration::from_secs(60));
+    assert!((&mut distant).now_or_never().is_none());
+    // ...and must not keep the next message waiting for it.
+    dealer.send_blocking(mp(&[b"second"])).unwrap();
+    let got = router
+        .recv_timeout(SOON)
+        .expect("the message waited for the distant timer");
+    assert_eq!(frames(&got)[1], b"second");
+    drop(distant);
+}

@@ -152,6 +152,9 @@ pub(crate) enum Command {
 struct Mailbox {
     commands: Vec<Command>,
     wakes: Vec<(usize, u64)>,
+    /// A sender has seen to it that the thread looks at the mailbox (woke it, or found it
+    /// awake); until the thread takes the mail, later senders need not.
+    notified: bool,
 }
 
 /// The part of an I/O thread that other threads reach.
@@ -176,21 +179,27 @@ fn nanos_since_epoch(at: Instant) -> u64 {
 }
 
 impl Shared {
-    fn notify(&self, was_empty: bool) {
-        if was_empty && self.parked.load(Ordering::SeqCst) {
+    /// Puts something in the mailbox; `urgent`: the thread must look at it before it would
+    /// wake by itself.
+    fn post(&self, urgent: impl FnOnce(u64) -> bool, put: impl FnOnce(&mut Mailbox)) {
+        let notify = {
+            let mut mb = lock(&self.mailbox);
+            put(&mut mb);
+            // Read under the lock the thread sets it under: never a stale wake-up time.
+            let notify = !mb.notified && urgent(self.wakes_at.load(Ordering::SeqCst));
+            if notify {
+                mb.notified = true;
+            }
+            notify
+        };
+        if notify && self.parked.load(Ordering::SeqCst) {
             let _ = self.waker.wake();
         }
     }
 
     /// Hands a command to the thread.
     pub fn send(&self, command: Command) {
-        let was_empty = {
-            let mut mb = lock(&self.mailbox);
-            let empty = mb.commands.is_empty() && mb.wakes.is_empty();
-            mb.commands.push(command);
-            empty
-        };
-        self.notify(was_empty);
+        self.post(|_| true, |mb| mb.commands.push(command));
     }
 
     /// Hands a future's timer to the thread, waking it only if the timer is due before the
@@ -198,25 +207,14 @@ impl Shared {
     /// I/O thread nothing).
     pub fn send_sleep(&self, entry: sleep::Entry) {
         let at = nanos_since_epoch(entry.at());
-        let (was_empty, early) = {
-            let mut mb = lock(&self.mailbox);
-            let empty = mb.commands.is_empty() && mb.wakes.is_empty();
-            // Read under the lock the thread sets it under: never a stale wake-up time.
-            let early = at < self.wakes_at.load(Ordering::SeqCst);
-            mb.commands.push(Command::Sleep(entry));
-            (empty, early)
-        };
-        self.notify(was_empty && early);
+        self.post(
+            |wakes_at| at < wakes_at,
+            |mb| mb.commands.push(Command::Sleep(entry)),
+        );
     }
 
     fn wake(&self, token: usize, gen: u64) {
-        let was_empty = {
-            let mut mb = lock(&self.mailbox);
-            let empty = mb.commands.is_empty() && mb.wakes.is_empty();
-            mb.wakes.push((token, gen));
-            empty
-        };
-        self.notify(was_empty);
+        self.post(|_| true, |mb| mb.wakes.push((token, gen)));
     }
 }
 
@@ -453,6 +451,7 @@ impl Thread {
                     .wakes_at
                     .store(next.map_or(u64::MAX, nanos_since_epoch), Ordering::SeqCst);
                 std::mem::swap(&mut *mb, &mut mail);
+                mb.notified = false;
             }
             let timeout = if mail.commands.is_empty() && mail.wakes.is_empty() {
                 timeout
