@@ -90,12 +90,13 @@ impl fmt::Display for Reason {
 pub enum DropReason {
     /// ROUTER: no connected peer has the routing id.
     UnknownPeer,
-    /// ROUTER: the peer's send queue is at its high-water mark.
+    /// The peer's send queue is at its high-water mark (ROUTER, REP; a PUB or XPUB
+    /// subscriber missing a message; an XSUB message a publisher had no room for).
     QueueFull {
         /// The high-water mark.
         hwm: usize,
     },
-    /// ROUTER: the peer disconnected before they were sent.
+    /// ROUTER, REP: the peer disconnected before they were sent.
     PeerGone,
     /// The peer disconnected with messages still queued for it.
     LeftQueued,
@@ -182,8 +183,9 @@ pub enum SocketEvent {
         /// Why.
         reason: Reason,
     },
-    /// Messages were discarded (ROUTER: unknown peer, full queue, or a peer that left with
-    /// messages still queued; either type: a message cut off by a failed connection).
+    /// Messages were discarded (ROUTER: unknown peer; a full per-peer queue, e.g. a slow PUB
+    /// subscriber; a peer that left with messages still queued; any type: a message cut off
+    /// by a failed connection).
     MessagesDropped {
         /// The routing id they were for (empty for a peer without one).
         routing_id: Bytes,

@@ -65,6 +65,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod common;
 mod core;
 mod dealer;
 mod endpoint;
@@ -74,7 +75,11 @@ mod inbox;
 mod io;
 mod options;
 mod outbox;
+mod pair;
 mod pattern;
+mod pipeline;
+mod pubsub;
+mod reqrep;
 mod router;
 pub mod runtime;
 
@@ -84,6 +89,10 @@ pub use error::SocketError;
 pub use event::{DropReason, Reason, SocketEvent};
 pub use io::{io_threads, set_io_threads, Sleep, IO_THREADS_VAR};
 pub use options::{Options, Security, WhenFull};
+pub use pair::Pair;
+pub use pipeline::{Pull, Push};
+pub use pubsub::{Pub, Sub, XPub, XSub};
+pub use reqrep::{Rep, Req};
 pub use router::Router;
 
 pub use courier_proto as proto;

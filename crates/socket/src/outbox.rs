@@ -111,6 +111,21 @@ impl Outbox {
         Ok(())
     }
 
+    /// Queues `msg` even past the high-water mark (subscriptions, which must not be lost);
+    /// gives it back only if the queue is closed.
+    pub fn push_over_hwm(&self, msg: Multipart) -> Result<(), Multipart> {
+        let writers = {
+            let mut inner = lock(&self.inner);
+            if self.closed.load(Ordering::SeqCst) {
+                return Err(msg);
+            }
+            inner.queue.push_back(msg);
+            std::mem::take(&mut inner.writers)
+        };
+        wake_all(writers);
+        Ok(())
+    }
+
     /// Queues `msg`, waiting for room; gives it back if the queue closes.
     pub async fn push(&self, mut msg: Multipart) -> Result<(), Multipart> {
         loop {
