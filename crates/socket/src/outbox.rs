@@ -145,6 +145,56 @@ impl Outbox {
         }
     }
 
+    /// Whether a push would not be refused for want of room (or the queue is closed).
+    fn has_room(&self) -> bool {
+        self.closed.load(Ordering::SeqCst) || lock(&self.inner).queue.len() < self.hwm
+    }
+
+    /// Waits until the queue has room or is closed (a sender choosing among several queues
+    /// waits on one of them, then chooses again).
+    pub async fn wait_room(&self) {
+        loop {
+            if self.has_room() {
+                return;
+            }
+            let listener = self.room.listen();
+            let _waiting = Waiting::new(&self.room_waiters);
+            if self.has_room() {
+                return;
+            }
+            listener.await;
+        }
+    }
+
+    /// [`wait_room`](Outbox::wait_room), blocking the thread; false if `deadline` passed first.
+    pub fn wait_room_blocking(&self, deadline: Option<Instant>) -> bool {
+        loop {
+            if self.has_room() {
+                return true;
+            }
+            let listener = self.room.listen();
+            let _waiting = Waiting::new(&self.room_waiters);
+            if self.has_room() {
+                return true;
+            }
+            match deadline {
+                None => listener.wait(),
+                Some(d) => {
+                    if listener.wait_deadline(d).is_none() && Instant::now() >= d {
+                        return self.has_room();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes every queued message (making room for waiting senders).
+    pub fn take_all(&self) -> VecDeque<Multipart> {
+        let mut all = VecDeque::new();
+        self.take_or_wait(&mut all, usize::MAX, usize::MAX, None);
+        all
+    }
+
     /// Queues `msg`, blocking the thread until there is room or `deadline` passes.
     pub fn push_blocking(
         &self,

@@ -522,6 +522,9 @@ impl Conn {
         let handshaken = self.att.is_some();
         match self.att.take() {
             Some(att) => {
+                // The pattern first: it may hand what is left in the peer's queue to other
+                // peers (PUSH); what stays there is lost.
+                self.core.pattern.detach(self.conn_id, &att);
                 if let Outgoing::Own(queue) = &att.outgoing {
                     let count = queue.len();
                     if count > 0 {
@@ -532,7 +535,6 @@ impl Conn {
                         });
                     }
                 }
-                self.core.pattern.detach(self.conn_id, &att);
                 // A connection we closed for a fault (a protocol violation, a limit, a
                 // heartbeat timeout) is worth a warning; a peer leaving is routine.
                 let level = if faulted {
