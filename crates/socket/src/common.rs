@@ -246,7 +246,7 @@ macro_rules! shared_send_methods {
             }
 
             #[doc = concat!("[`send`](", stringify!($ty), "::send), blocking the calling thread ",
-                                "while the queue is full.")]
+                                        "while the queue is full.")]
             pub fn send_blocking(
                 &self,
                 msg: courier_proto::message::Multipart,

@@ -247,7 +247,7 @@ macro_rules! publish_methods {
             }
 
             #[doc = concat!("[`send`](", stringify!($ty), "::send) for programs without a ",
-                                "runtime (it never blocks either).")]
+                                        "runtime (it never blocks either).")]
             pub fn send_blocking(&self, msg: Multipart) -> Result<(), SocketError> {
                 if self.core.no_new.fired() {
                     return Err(SocketError::Closed);
