@@ -123,9 +123,9 @@ pub(crate) fn push_error(options: &Options, e: PushError) -> SocketError {
 macro_rules! socket_basics {
     ($ty:ident, $name:literal) => {
         impl $ty {
-            #[doc = concat!("Connects to `endpoint` (`tcp://host:port` or `ipc://path`) in the ",
-                "background and keeps the connection up (reconnecting with backoff). Returns at ",
-                "once; fails only for a malformed endpoint or a closed socket.")]
+            /// Connects to `endpoint` (`tcp://host:port` or `ipc://path`) in the background and keeps
+            /// the connection up (reconnecting with backoff). Returns at once; fails only for a
+            /// malformed endpoint or a closed socket.
             pub fn connect(&self, endpoint: &str) -> Result<(), $crate::error::SocketError> {
                 self.core.connect(endpoint)
             }
@@ -138,8 +138,8 @@ macro_rules! socket_basics {
                 self.core.bind(endpoint)
             }
 
-            #[doc = concat!("[`bind`](", stringify!($ty), "::bind) for programs without an ",
-                "async runtime (binding waits for nothing but the system call).")]
+            /// [`bind`](Self::bind) for programs without an async runtime (binding waits for
+            /// nothing but the system call).
             pub fn bind_blocking(
                 &self,
                 endpoint: &str,
@@ -168,7 +168,7 @@ macro_rules! socket_basics {
                 self.unsent_after_close()
             }
 
-            #[doc = concat!("[`close`](", stringify!($ty), "::close), blocking the calling thread.")]
+            /// [`close`](Self::close), blocking the calling thread.
             pub fn close_blocking(self) -> usize {
                 let drain = std::sync::Arc::clone(&self.drain);
                 self.core
@@ -179,7 +179,10 @@ macro_rules! socket_basics {
             fn unsent_after_close(&self) -> usize {
                 let unsent = $crate::common::Drain::unsent(&*self.drain);
                 if unsent > 0 {
-                    log::warn!(concat!($name, " closed with {} message(s) unsent (linger expired)"), unsent);
+                    log::warn!(
+                        "{} closed with {unsent} message(s) unsent (linger expired)",
+                        $name
+                    );
                 }
                 unsent
             }
@@ -245,8 +248,7 @@ macro_rules! shared_send_methods {
                 self.drain.send(&self.core.options, msg).await
             }
 
-            #[doc = concat!("[`send`](", stringify!($ty), "::send), blocking the calling thread ",
-                                        "while the queue is full.")]
+            /// [`send`](Self::send), blocking the calling thread while the queue is full.
             pub fn send_blocking(
                 &self,
                 msg: courier_proto::message::Multipart,

@@ -246,8 +246,7 @@ macro_rules! publish_methods {
                 self.send_blocking(msg)
             }
 
-            #[doc = concat!("[`send`](", stringify!($ty), "::send) for programs without a ",
-                                        "runtime (it never blocks either).")]
+            /// [`send`](Self::send) for programs without a runtime (it never blocks either).
             pub fn send_blocking(&self, msg: Multipart) -> Result<(), SocketError> {
                 if self.core.no_new.fired() {
                     return Err(SocketError::Closed);
