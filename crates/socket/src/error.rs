@@ -39,6 +39,9 @@ pub enum SocketError {
     /// alternate strictly between sending and receiving.
     #[error("{0}")]
     WrongState(&'static str),
+    /// The socket type sends nothing (SUB, PULL), yet a proxy was asked to send on it.
+    #[error("this socket type sends nothing (SUB, PULL)")]
+    CannotSend,
     /// The socket is closed.
     #[error("socket closed")]
     Closed,
