@@ -1,7 +1,9 @@
 //! # courier-socket
 //!
 //! ZeroMQ sockets in pure Rust, speaking ZMTP 3.1 over `tcp://` and `ipc://`, interoperable
-//! with libzmq. It is a thin driver around the sans-IO state machines
+//! with libzmq, and joining sockets of one process over `inproc://` (in-memory queues, no
+//! copy of the bodies; connecting before the bind works). [`proxy`] joins two sockets as
+//! libzmq's `zmq_proxy` does. It is a thin driver around the sans-IO state machines
 //! of `courier-proto`: it reads bytes, feeds the protocol, writes what the protocol asks for,
 //! and wakes the protocol's timers. It is not a message broker and has no C in it.
 //!
@@ -121,6 +123,7 @@ mod endpoint;
 mod error;
 mod event;
 mod inbox;
+mod inproc;
 mod io;
 mod options;
 mod outbox;

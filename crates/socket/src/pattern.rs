@@ -3,7 +3,8 @@
 //! received messages go, which queue it sends from) and what happens when it leaves; the
 //! socket type's public API (in `dealer.rs`, `router.rs`, `pipeline.rs`, `pair.rs`,
 //! `pubsub.rs`, `reqrep.rs`) decides how `send` and `recv`
-//! use those queues. A new socket type is a new pattern, not a new engine.
+//! use those queues. A new socket type is a new pattern, not a new engine. An inproc pipe
+//! (`io/pipe.rs`) meets the patterns exactly as a network connection does.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

@@ -569,7 +569,7 @@ impl Conn {
 
 /// Moves up to `max` messages and about `max_bytes` to send into `into`: first those a failed
 /// connection gave back (DEALER), then the queue's; with none, the queue will wake `handle`.
-fn take_outgoing(
+pub(super) fn take_outgoing(
     att: &Attachment,
     into: &mut VecDeque<Multipart>,
     max: usize,
