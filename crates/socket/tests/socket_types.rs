@@ -152,6 +152,39 @@ fn push_blocks_at_its_high_water_mark_until_a_pull_takes() {
 }
 
 #[test]
+fn push_blocks_while_its_pull_does_not_read_and_loses_nothing() {
+    let pull = Pull::new(Options {
+        recv_hwm: 1,
+        ..Options::default()
+    });
+    let endpoint = pull.bind_blocking("tcp://127.0.0.1:0").unwrap();
+    let push = Push::new(Options {
+        send_hwm: 2,
+        ..Options::default()
+    });
+    let events = push.events();
+    push.connect(&ep(&endpoint)).unwrap();
+    handshakes(&events, 1);
+    let body = Bytes::from(vec![7u8; 64 * 1024]);
+    let mut sent = 0usize;
+    // The PULL reads nothing: its queue, the TCP buffers and ours fill, then sending waits.
+    loop {
+        let msg = Multipart::new(vec![Bytes::from(sent.to_string()), body.clone()]).unwrap();
+        match push.send_timeout(msg, Duration::from_millis(200)) {
+            Ok(()) => sent += 1,
+            Err(SocketError::Timeout(_)) => break,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(sent < 100_000, "PUSH never blocked");
+    }
+    for n in 0..sent {
+        let msg = pull.recv_timeout(SOON).unwrap();
+        assert_eq!(text(&msg), n.to_string());
+    }
+    assert!(pull.try_recv().is_none());
+}
+
+#[test]
 fn a_pull_receives_from_every_push_each_in_order() {
     let pull = Pull::new(Options::default());
     let endpoint = pull.bind_blocking("tcp://127.0.0.1:0").unwrap();
