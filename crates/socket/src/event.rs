@@ -38,6 +38,15 @@ pub enum Reason {
     /// Another connection with the same routing id took over (ROUTER handover), or the
     /// application disconnected the peer.
     Kicked,
+    /// A subscriber's subscriptions went over the publisher's limits
+    /// ([`Options::max_subscriptions`](crate::Options::max_subscriptions),
+    /// [`Options::max_subscription_bytes`](crate::Options::max_subscription_bytes)).
+    TooManySubscriptions {
+        /// Distinct topics it held, with the one that went over.
+        topics: usize,
+        /// Their bytes.
+        bytes: usize,
+    },
     /// The socket was closed.
     SocketClosed,
     /// The connection attempt did not finish in time.
@@ -77,6 +86,11 @@ impl fmt::Display for Reason {
             ),
             Reason::Refused(why) => f.write_str(why),
             Reason::Kicked => f.write_str("closed by the socket (handover or disconnect)"),
+            Reason::TooManySubscriptions { topics, bytes } => write!(
+                f,
+                "the subscriber went over the subscription limits ({topics} topics, {bytes} bytes; \
+                 see Options::max_subscriptions and max_subscription_bytes)"
+            ),
             Reason::SocketClosed => f.write_str("socket closed"),
             Reason::ConnectTimeout(after) => write!(f, "timed out after {after:?}"),
             Reason::NoAddress(host) => write!(f, "{host} resolves to no address"),

@@ -104,6 +104,13 @@ pub struct Options {
     /// XPUB: deliver every subscription and every cancellation, not only a topic's first and
     /// last (libzmq ZMQ_XPUB_VERBOSER).
     pub xpub_verboser: bool,
+    /// PUB, XPUB: the most distinct topics one subscriber may hold; a subscriber that asks
+    /// for more is disconnected with [`Reason::TooManySubscriptions`](crate::Reason). Default
+    /// 100 000.
+    pub max_subscriptions: usize,
+    /// PUB, XPUB: the most bytes one subscriber's topics may add up to (a single huge topic
+    /// included); over it, as `max_subscriptions`. Default 16 MiB.
+    pub max_subscription_bytes: usize,
     /// How long `close` waits for queued messages to be written. Default 1 s.
     pub linger: Duration,
     /// Most simultaneous connections a bound socket accepts (None: no limit).
@@ -134,6 +141,8 @@ impl Default for Options {
             req_correlate: false,
             xpub_verbose: false,
             xpub_verboser: false,
+            max_subscriptions: 100_000,
+            max_subscription_bytes: 16 * 1024 * 1024,
             linger: Duration::from_secs(1),
             max_connections: None,
             limits: Limits::default(),

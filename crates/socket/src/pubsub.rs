@@ -22,7 +22,7 @@ use courier_proto::socket_type::SocketType;
 use crate::common::{recv_methods, socket_basics, Drain};
 use crate::core::{lock, Core};
 use crate::error::SocketError;
-use crate::event::{DropReason, SocketEvent};
+use crate::event::{DropReason, Reason, SocketEvent};
 use crate::inbox::Inbox;
 use crate::io::ConnHandle;
 use crate::options::Options;
@@ -71,6 +71,9 @@ struct Subscriber {
     routing_id: Bytes,
     /// The topics this subscriber asked for (a set, as libzmq's publisher keeps).
     topics: HashSet<Bytes>,
+    /// Their bytes (bounded, with their number, by the subscription limits).
+    bytes: usize,
+    handle: ConnHandle,
 }
 
 #[derive(Default)]
@@ -92,6 +95,9 @@ struct PublisherPattern {
     verbose_subs: bool,
     /// Deliver every cancellation, not only a topic's last (XPUB_VERBOSER).
     verbose_unsubs: bool,
+    /// Most topics, and most bytes of topics, one subscriber may hold.
+    max_topics: usize,
+    max_bytes: usize,
 }
 
 impl Pattern for PublisherPattern {
@@ -99,7 +105,12 @@ impl Pattern for PublisherPattern {
         self.socket_type
     }
 
-    fn attach(&self, conn_id: u64, peer: &PeerInfo, _: ConnHandle) -> Result<Attachment, String> {
+    fn attach(
+        &self,
+        conn_id: u64,
+        peer: &PeerInfo,
+        handle: ConnHandle,
+    ) -> Result<Attachment, String> {
         let queue = Arc::new(Outbox::new(self.send_hwm));
         lock(&self.state).subscribers.insert(
             conn_id,
@@ -107,6 +118,8 @@ impl Pattern for PublisherPattern {
                 queue: Arc::clone(&queue),
                 routing_id: peer.identity.clone(),
                 topics: HashSet::new(),
+                bytes: 0,
+                handle,
             },
         );
         Ok(Attachment {
@@ -145,6 +158,21 @@ impl Pattern for PublisherPattern {
             let subscriber = subscribers.get_mut(&conn_id)?;
             match upstream(&msg) {
                 Upstream::Subscribe(topic) => {
+                    if !subscriber.topics.contains(&topic) {
+                        let (topics, bytes) = (
+                            subscriber.topics.len() + 1,
+                            subscriber.bytes.saturating_add(topic.len()),
+                        );
+                        if topics > self.max_topics || bytes > self.max_bytes {
+                            // A peer's subscriptions cost our memory: past the limits, the
+                            // connection goes, with a reason that says which.
+                            subscriber
+                                .handle
+                                .kick_because(Reason::TooManySubscriptions { topics, bytes });
+                            return None;
+                        }
+                        subscriber.bytes = bytes;
+                    }
                     let first = if subscriber.topics.insert(topic.clone()) {
                         let count = holders.entry(topic).or_insert(0);
                         *count += 1;
@@ -158,6 +186,7 @@ impl Pattern for PublisherPattern {
                     // libzmq reports a cancellation unless other subscribers still hold the
                     // topic (a topic nobody held is reported too).
                     let others_hold = if subscriber.topics.remove(&topic) {
+                        subscriber.bytes = subscriber.bytes.saturating_sub(topic.len());
                         !release(holders, &topic)
                     } else {
                         holders.contains_key(&topic)
@@ -196,6 +225,8 @@ impl PublisherPattern {
             send_hwm: options.send_hwm,
             verbose_subs: options.xpub_verbose || options.xpub_verboser,
             verbose_unsubs: options.xpub_verboser,
+            max_topics: options.max_subscriptions,
+            max_bytes: options.max_subscription_bytes,
         }
     }
 

@@ -526,6 +526,95 @@ fn xsub_sends_subscriptions_as_messages_and_again_after_reconnect() {
     }
 }
 
+#[test]
+fn a_publisher_reads_zmtp_3_1_subscribe_and_cancel_commands() {
+    use courier_socket::proto::command::Command;
+    let xpub = XPub::new(Options::default());
+    let endpoint = xpub.bind_blocking("tcp://127.0.0.1:0").unwrap();
+    let mut raw = RawPeer::connect(port_of(&endpoint));
+    raw.handshake("SUB", None);
+    let command = |c: Command| {
+        let mut out = bytes::BytesMut::new();
+        c.encode(&mut out);
+        out.to_vec()
+    };
+    raw.write(&command(Command::Subscribe {
+        topic: Bytes::from_static(b"a."),
+    }));
+    assert_eq!(
+        frames(&xpub.recv_timeout(SOON).unwrap()),
+        subscription(1, "a.")
+    );
+    xpub.send_blocking(mp(&[b"b.1"])).unwrap();
+    xpub.send_blocking(mp(&[b"a.1"])).unwrap();
+    assert_eq!(raw.read_frame(), (0, b"a.1".to_vec()));
+    raw.write(&command(Command::Cancel {
+        topic: Bytes::from_static(b"a."),
+    }));
+    assert_eq!(
+        frames(&xpub.recv_timeout(SOON).unwrap()),
+        subscription(0, "a.")
+    );
+}
+
+#[test]
+fn a_subscriber_over_the_subscription_limits_is_disconnected_with_a_typed_reason() {
+    let publisher = Pub::new(Options {
+        max_subscriptions: 3,
+        max_subscription_bytes: 64,
+        ..Options::default()
+    });
+    let events = publisher.events();
+    let endpoint = publisher.bind_blocking("tcp://127.0.0.1:0").unwrap();
+    let too_many = |e: &SocketEvent| {
+        matches!(
+            e,
+            SocketEvent::Disconnected {
+                reason: courier_socket::Reason::TooManySubscriptions { .. },
+                ..
+            }
+        )
+    };
+
+    let greedy = XSub::new(slow_reconnect());
+    greedy.connect(&ep(&endpoint)).unwrap();
+    for topic in ["a", "b", "b", "c", "d"] {
+        greedy
+            .send_blocking(mp(&[format!("\x01{topic}").as_bytes()]))
+            .unwrap();
+    }
+    let (ev, _) = wait_event(&events, SOON, "the limit", too_many);
+    let SocketEvent::Disconnected { reason, .. } = &ev else {
+        unreachable!()
+    };
+    assert_eq!(
+        *reason,
+        courier_socket::Reason::TooManySubscriptions {
+            topics: 4,
+            bytes: 4
+        },
+        "a repeated topic counts once"
+    );
+
+    let huge = XSub::new(slow_reconnect());
+    huge.connect(&ep(&endpoint)).unwrap();
+    let mut topic = vec![1u8];
+    topic.extend_from_slice(&[b'x'; 100]);
+    huge.send_blocking(mp(&[&topic])).unwrap();
+    let (ev, _) = wait_event(&events, SOON, "the limit", too_many);
+    assert!(reason_of(&ev).contains("subscription limits"), "{ev:?}");
+    let SocketEvent::Disconnected { reason, .. } = ev else {
+        unreachable!()
+    };
+    assert_eq!(
+        reason,
+        courier_socket::Reason::TooManySubscriptions {
+            topics: 1,
+            bytes: 100
+        }
+    );
+}
+
 // ---- REQ / REP -------------------------------------------------------------------------------
 
 fn wrong_state<T: std::fmt::Debug>(r: Result<T, SocketError>) -> bool {

@@ -191,8 +191,8 @@ impl Conn {
             self.closing = Some((Reason::SocketClosed, now));
             return After::Remove;
         }
-        if self.handle.as_ref().is_some_and(ConnHandle::kicked) {
-            self.closing = Some((Reason::Kicked, now));
+        if let Some(handle) = self.handle.as_ref().filter(|h| h.kicked()) {
+            self.closing = Some((handle.kick_reason(), now));
             return After::Remove;
         }
         // An I/O error ends the connection at once; a reason already given stands (a peer

@@ -25,6 +25,7 @@ use slab::Slab;
 
 use crate::core::{lock, Core, LiveGuard};
 use crate::endpoint::Endpoint;
+use crate::event::Reason;
 use conn::Conn;
 use connect::Connector;
 use listen::Listening;
@@ -225,6 +226,8 @@ impl IoWaker {
 pub(crate) struct ConnHandle {
     waker: IoWaker,
     kicked: Arc<AtomicBool>,
+    /// Why the socket closed the connection, when it is a fault of the peer's.
+    why: Arc<Mutex<Option<Reason>>>,
 }
 
 impl ConnHandle {
@@ -237,6 +240,17 @@ impl ConnHandle {
 
     pub fn kicked(&self) -> bool {
         self.kicked.load(Ordering::SeqCst)
+    }
+
+    /// Closes the connection for a fault of the peer's, reported with `reason`.
+    pub fn kick_because(&self, reason: Reason) -> bool {
+        lock(&self.why).get_or_insert(reason);
+        self.kick()
+    }
+
+    /// Why the connection was closed ([`Reason::Kicked`] unless a fault was given).
+    pub fn kick_reason(&self) -> Reason {
+        lock(&self.why).clone().unwrap_or(Reason::Kicked)
     }
 
     pub fn waker(&self) -> &IoWaker {
@@ -352,6 +366,7 @@ impl Ctx {
         ConnHandle {
             waker: self.waker(token, gen),
             kicked: Arc::new(AtomicBool::new(false)),
+            why: Arc::new(Mutex::new(None)),
         }
     }
 

@@ -186,6 +186,10 @@ impl Pipe {
 
     /// The pipe is gone: both patterns let go, and both sockets hear why.
     pub fn finish(mut self: Box<Self>) {
+        let kicked = self
+            .handle
+            .as_ref()
+            .map_or(Reason::Kicked, ConnHandle::kick_reason);
         let Pipe {
             ends: [a, b], name, ..
         } = &mut *self;
@@ -219,7 +223,7 @@ impl Pipe {
             } else if peer_closed {
                 Reason::PeerClosed
             } else {
-                Reason::Kicked
+                kicked.clone()
             };
             end.core.emit(SocketEvent::Disconnected {
                 peer_addr: name.clone(),
