@@ -220,8 +220,10 @@ impl ReqPattern {
 ///
 /// A request sent while no peer is connected waits for one (libzmq's REQ blocks too):
 /// `send` waits, `send_timeout` gives up after its timeout and `try_send` fails at once
-/// with [`SocketError::QueueFull`]. A request whose peer disconnects before replying gets no
-/// reply: use `recv_timeout` and `req_relaxed` to retry elsewhere.
+/// with [`SocketError::QueueFull`] (as does any `send` in the rare case that every peer's
+/// queue is at `send_hwm`, which only abandoned relaxed requests can cause). A request whose
+/// peer disconnects before replying gets no reply: use `recv_timeout` and `req_relaxed` to
+/// retry elsewhere (the Guide's "lazy pirate").
 pub struct Req {
     core: Arc<Core>,
     drain: Arc<ReqPattern>,
@@ -573,11 +575,15 @@ impl Rep {
                 }
             }
         };
-        self.core.emit(SocketEvent::MessagesDropped {
-            routing_id: Bytes::new(),
-            count: 1,
-            reason,
-        });
+        // A requester that left before its reply is routine for a server: debug, not warn.
+        self.core.emit_at(
+            Some(log::Level::Debug),
+            SocketEvent::MessagesDropped {
+                routing_id: Bytes::new(),
+                count: 1,
+                reason,
+            },
+        );
         Ok(())
     }
 }
