@@ -1,7 +1,7 @@
 //! What the socket types share, written once: the methods every socket has (connect, bind,
-//! events, close), the receive methods of the types with a plain receive queue, a socket-wide
-//! send queue (DEALER, PUSH, PAIR), and per-peer send queues (publishers, subscribers, REQ,
-//! REP).
+//! events, close), the receive methods of the types with a plain receive queue, and the
+//! socket-wide send queue of DEALER and PAIR with its send methods. (The types with a send
+//! queue per peer, in `pipeline.rs`, `pubsub.rs` and `reqrep.rs`, route in their own `send`.)
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
