@@ -167,6 +167,13 @@ impl Core {
             return Err(SocketError::Closed);
         }
         let endpoint: Endpoint = endpoint.parse()?;
+        if let Endpoint::Inproc(name) = &endpoint {
+            crate::inproc::bind(self, name)?;
+            self.emit(SocketEvent::Listening {
+                endpoint: endpoint.clone(),
+            });
+            return Ok(endpoint);
+        }
         let bind_err = |source| SocketError::Bind {
             endpoint: endpoint.clone(),
             source,
@@ -193,6 +200,7 @@ impl Core {
             ),
             #[cfg(not(unix))]
             Endpoint::Ipc(_) => return Err(crate::endpoint::EndpointError::IpcUnsupported.into()),
+            Endpoint::Inproc(_) => return Ok(endpoint),
         };
         self.emit(SocketEvent::Listening {
             endpoint: bound.clone(),
@@ -213,6 +221,9 @@ impl Core {
             return Err(SocketError::Closed);
         }
         let endpoint: Endpoint = endpoint.parse()?;
+        if let Endpoint::Inproc(name) = &endpoint {
+            return crate::inproc::connect(self, name);
+        }
         let thread = io::context().pick().map_err(|source| SocketError::Bind {
             endpoint: endpoint.clone(),
             source,

@@ -1,4 +1,5 @@
-//! Endpoints: `tcp://host:port` and `ipc:///path` (Unix).
+//! Endpoints: `tcp://host:port`, `ipc:///path` (Unix) and `inproc://name` (sockets of one
+//! process).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -18,6 +19,9 @@ pub enum Endpoint {
     },
     /// `ipc://path`: a Unix domain socket.
     Ipc(PathBuf),
+    /// `inproc://name`: sockets of this process, joined by in-memory queues (no ZMTP, no
+    /// copy of the bodies).
+    Inproc(String),
 }
 
 /// Why an endpoint string was refused.
@@ -25,10 +29,12 @@ pub enum Endpoint {
 #[non_exhaustive]
 pub enum EndpointError {
     /// No `scheme://`.
-    #[error("invalid endpoint {0:?}: expected tcp://HOST:PORT or ipc://PATH")]
+    #[error("invalid endpoint {0:?}: expected tcp://HOST:PORT, ipc://PATH or inproc://NAME")]
     Malformed(String),
     /// A scheme other than tcp or ipc.
-    #[error("unsupported transport {scheme:?} in {endpoint:?}: courier speaks tcp:// and ipc://")]
+    #[error(
+        "unsupported transport {scheme:?} in {endpoint:?}: courier speaks tcp://, ipc:// and inproc://"
+    )]
     UnsupportedTransport {
         /// The scheme.
         scheme: String,
@@ -55,7 +61,7 @@ impl Endpoint {
                     Some(format!("{host}:{port}"))
                 }
             }
-            Endpoint::Ipc(_) => None,
+            Endpoint::Ipc(_) | Endpoint::Inproc(_) => None,
         }
     }
 }
@@ -93,6 +99,12 @@ impl FromStr for Endpoint {
                 }
                 Ok(Endpoint::Ipc(PathBuf::from(rest)))
             }
+            "inproc" => {
+                if rest.is_empty() {
+                    return Err(EndpointError::Malformed(s.to_owned()));
+                }
+                Ok(Endpoint::Inproc(rest.to_owned()))
+            }
             other => Err(EndpointError::UnsupportedTransport {
                 scheme: other.to_owned(),
                 endpoint: s.to_owned(),
@@ -109,6 +121,7 @@ impl fmt::Display for Endpoint {
             }
             Endpoint::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
             Endpoint::Ipc(path) => write!(f, "ipc://{}", path.display()),
+            Endpoint::Inproc(name) => write!(f, "inproc://{name}"),
         }
     }
 }
@@ -135,6 +148,13 @@ mod tests {
             "ipc:///tmp/x.sock".parse(),
             Ok(Endpoint::Ipc("/tmp/x.sock".into()))
         );
+        let inproc: Endpoint = "inproc://workers".parse().unwrap();
+        assert_eq!(inproc, Endpoint::Inproc("workers".into()));
+        assert_eq!(inproc.to_string(), "inproc://workers");
+        assert!(matches!(
+            "inproc://".parse::<Endpoint>(),
+            Err(EndpointError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -35,6 +35,13 @@ pub enum SocketError {
     /// A ROUTER message needs a routing-id frame and at least one more frame.
     #[error("a ROUTER message needs a routing id frame followed by at least one frame")]
     MissingRoutingId,
+    /// The call is not allowed in the socket's current state (libzmq's EFSM): REQ and REP
+    /// alternate strictly between sending and receiving.
+    #[error("{0}")]
+    WrongState(&'static str),
+    /// The socket type sends nothing (SUB, PULL), yet a proxy was asked to send on it.
+    #[error("this socket type sends nothing (SUB, PULL)")]
+    CannotSend,
     /// The socket is closed.
     #[error("socket closed")]
     Closed,

@@ -38,6 +38,15 @@ pub enum Reason {
     /// Another connection with the same routing id took over (ROUTER handover), or the
     /// application disconnected the peer.
     Kicked,
+    /// A subscriber's subscriptions went over the publisher's limits
+    /// ([`Options::max_subscriptions`](crate::Options::max_subscriptions),
+    /// [`Options::max_subscription_bytes`](crate::Options::max_subscription_bytes)).
+    TooManySubscriptions {
+        /// Distinct topics it held, with the one that went over.
+        topics: usize,
+        /// Their bytes.
+        bytes: usize,
+    },
     /// The socket was closed.
     SocketClosed,
     /// The connection attempt did not finish in time.
@@ -84,6 +93,11 @@ impl fmt::Display for Reason {
             ),
             Reason::Refused(why) => f.write_str(why),
             Reason::Kicked => f.write_str("closed by the socket (handover or disconnect)"),
+            Reason::TooManySubscriptions { topics, bytes } => write!(
+                f,
+                "the subscriber went over the subscription limits ({topics} topics, {bytes} bytes; \
+                 see Options::max_subscriptions and max_subscription_bytes)"
+            ),
             Reason::SocketClosed => f.write_str("socket closed"),
             Reason::ConnectTimeout(after) => write!(f, "timed out after {after:?}"),
             Reason::NoAddress(host) => write!(f, "{host} resolves to no address"),
@@ -102,12 +116,13 @@ impl fmt::Display for Reason {
 pub enum DropReason {
     /// ROUTER: no connected peer has the routing id.
     UnknownPeer,
-    /// ROUTER: the peer's send queue is at its high-water mark.
+    /// The peer's send queue is at its high-water mark (ROUTER, REP; a PUB or XPUB
+    /// subscriber missing a message; an XSUB message a publisher had no room for).
     QueueFull {
         /// The high-water mark.
         hwm: usize,
     },
-    /// ROUTER: the peer disconnected before they were sent.
+    /// ROUTER, REP: the peer disconnected before they were sent.
     PeerGone,
     /// The peer disconnected with messages still queued for it.
     LeftQueued,
@@ -201,8 +216,9 @@ pub enum SocketEvent {
         /// Why.
         reason: Reason,
     },
-    /// Messages were discarded (ROUTER: unknown peer, full queue, or a peer that left with
-    /// messages still queued; either type: a message cut off by a failed connection).
+    /// Messages were discarded (ROUTER: unknown peer; a full per-peer queue, e.g. a slow PUB
+    /// subscriber; a peer that left with messages still queued; any type: a message cut off
+    /// by a failed connection).
     MessagesDropped {
         /// The routing id they were for (empty for a peer without one).
         routing_id: Bytes,

@@ -78,6 +78,13 @@ impl Inbox {
         batch.is_empty()
     }
 
+    /// Queues one message even past the high-water mark (what the socket itself has to say,
+    /// e.g. an XPUB's cancellations for a subscriber that left; never a peer's traffic).
+    pub fn push_over_hwm(&self, msg: Multipart) {
+        lock(&self.inner).queue.push_back(msg);
+        self.ready.notify(1);
+    }
+
     /// Takes the next message if one is waiting.
     pub fn try_pop(&self) -> Option<Multipart> {
         let (msg, blocked) = {

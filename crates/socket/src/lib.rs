@@ -1,7 +1,9 @@
 //! # courier-socket
 //!
-//! ZeroMQ DEALER and ROUTER sockets in pure Rust, speaking ZMTP 3.1 over `tcp://` and
-//! `ipc://`, interoperable with libzmq. It is a thin driver around the sans-IO state machines
+//! ZeroMQ sockets in pure Rust, speaking ZMTP 3.1 over `tcp://` and `ipc://`, interoperable
+//! with libzmq, and joining sockets of one process over `inproc://` (in-memory queues, no
+//! copy of the bodies; connecting before the bind works). [`proxy`] joins two sockets as
+//! libzmq's `zmq_proxy` does. It is a thin driver around the sans-IO state machines
 //! of `courier-proto`: it reads bytes, feeds the protocol, writes what the protocol asks for,
 //! and wakes the protocol's timers. It is not a message broker and has no C in it.
 //!
@@ -16,6 +18,55 @@
 //! exists are queued up to a high-water mark; lost connections come back with backoff;
 //! heartbeats (PING/PONG) detect dead peers; each ROUTER peer has its own bounded queue; a
 //! stream of [`SocketEvent`]s, with typed [`Reason`]s, says what happens to connections.
+//!
+//! ## Socket types
+//!
+//! Each type has libzmq's semantics and talks to the types ZMTP allows (a refused pair fails
+//! the handshake with "socket type mismatch", at both ends):
+//!
+//! | Type | Sends | Receives | Talks to |
+//! |------|-------|----------|----------|
+//! | [`Req`] | a request to each peer in turn, then waits for its reply | that reply only | REP, ROUTER |
+//! | [`Rep`] | the reply, to the requester, envelope restored | requests, fairly | REQ, DEALER |
+//! | [`Dealer`] | to whichever peer is ready | from all, fairly | REP, DEALER, ROUTER |
+//! | [`Router`] | to the peer named by the first frame | from all, routing id in front | REQ, DEALER, ROUTER |
+//! | [`Pub`] | to every matching subscriber; drops for one at its HWM | nothing | SUB, XSUB |
+//! | [`XPub`] | as PUB | subscriptions (`\x01topic` / `\x00topic`) | SUB, XSUB |
+//! | [`Sub`] | its subscriptions ([`Sub::subscribe`]) | matching messages | PUB, XPUB |
+//! | [`XSub`] | subscriptions as messages | matching messages | PUB, XPUB |
+//! | [`Push`] | to each peer in turn; blocks at its HWM | nothing | PULL |
+//! | [`Pull`] | nothing | from all, fairly | PUSH |
+//! | [`Pair`] | to its one peer | from its one peer | PAIR |
+//!
+//! Every type has `connect`, `bind` (async) and `bind_blocking`, `events` and `close` (async)
+//! and `close_blocking`; those that send have `send` (async), `send_blocking` and, where
+//! sending can wait, `send_timeout` and `try_send`; those that receive have `recv` (async),
+//! `recv_blocking`, `recv_timeout` and `try_recv`.
+//!
+//! ```
+//! use std::time::Duration;
+//! use courier_socket::{Multipart, Options, Pub, Sub};
+//!
+//! let publisher = Pub::new(Options::default());
+//! let endpoint = publisher.bind_blocking("tcp://127.0.0.1:0")?;
+//! let subscriber = Sub::new(Options::default());
+//! subscriber.subscribe("weather.");
+//! subscriber.connect(&endpoint.to_string())?;
+//! // A subscription takes a moment to reach the publisher ("slow joiner"): publish until
+//! // it is in.
+//! let mut tries = 0;
+//! let msg = loop {
+//!     tries += 1;
+//!     assert!(tries < 500, "the subscription never took effect");
+//!     publisher.send_blocking(Multipart::single("news.none"))?;
+//!     publisher.send_blocking(Multipart::single("weather.paris 21C"))?;
+//!     if let Ok(msg) = subscriber.recv_timeout(Duration::from_millis(10)) {
+//!         break msg;
+//!     }
+//! };
+//! assert_eq!(&msg.first()[..], b"weather.paris 21C");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! ## Example: async (any runtime)
 //!
@@ -66,16 +117,23 @@
 #![forbid(unsafe_code)]
 
 mod budget;
+mod common;
 mod core;
 mod dealer;
 mod endpoint;
 mod error;
 mod event;
 mod inbox;
+mod inproc;
 mod io;
 mod options;
 mod outbox;
+mod pair;
 mod pattern;
+mod pipeline;
+mod proxy;
+mod pubsub;
+mod reqrep;
 mod router;
 pub mod runtime;
 
@@ -85,6 +143,11 @@ pub use error::SocketError;
 pub use event::{DropReason, Reason, SocketEvent};
 pub use io::{io_threads, set_io_threads, Sleep, IO_THREADS_VAR};
 pub use options::{Options, Security, WhenFull};
+pub use pair::Pair;
+pub use pipeline::{Pull, Push};
+pub use proxy::{proxy, proxy_blocking, proxy_with_capture, ProxySocket};
+pub use pubsub::{Pub, Sub, XPub, XSub};
+pub use reqrep::{Rep, Req};
 pub use router::Router;
 
 pub use courier_proto as proto;

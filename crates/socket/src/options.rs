@@ -60,12 +60,13 @@ impl Security {
     }
 }
 
-/// Options shared by DEALER and ROUTER sockets.
+/// Options shared by every socket type (each reads those that concern it).
 #[derive(Clone, Debug)]
 pub struct Options {
     /// Our routing id, sent as the Identity property (empty: none).
     pub routing_id: Bytes,
-    /// Messages queued for sending, per socket (DEALER) or per peer (ROUTER). Default 1000.
+    /// Messages queued for sending, per socket (DEALER, PUSH, PAIR) or per peer (ROUTER, PUB,
+    /// XPUB, REQ, REP). Default 1000.
     pub send_hwm: usize,
     /// Messages received but not yet taken by `recv`. Default 1000.
     pub recv_hwm: usize,
@@ -91,6 +92,25 @@ pub struct Options {
     /// ROUTER: a new connection with a routing id already in use takes over from the old one
     /// (libzmq ROUTER_HANDOVER); by default the new one is refused.
     pub router_handover: bool,
+    /// REQ: a new request may be sent before the last one's reply came; the old request is
+    /// abandoned and its reply, if it comes, dropped (libzmq ZMQ_REQ_RELAXED).
+    pub req_relaxed: bool,
+    /// REQ: each request carries a request id frame before the delimiter, and only a reply
+    /// with the same id is accepted (libzmq ZMQ_REQ_CORRELATE; use with `req_relaxed`).
+    pub req_correlate: bool,
+    /// XPUB: deliver every subscription to the application, not only a topic's first
+    /// (libzmq ZMQ_XPUB_VERBOSE).
+    pub xpub_verbose: bool,
+    /// XPUB: deliver every subscription and every cancellation, not only a topic's first and
+    /// last (libzmq ZMQ_XPUB_VERBOSER).
+    pub xpub_verboser: bool,
+    /// PUB, XPUB: the most distinct topics one subscriber may hold; a subscriber that asks
+    /// for more is disconnected with [`Reason::TooManySubscriptions`](crate::Reason). Default
+    /// 100 000.
+    pub max_subscriptions: usize,
+    /// PUB, XPUB: the most bytes one subscriber's topics may add up to (a single huge topic
+    /// included); over it, as `max_subscriptions`. Default 16 MiB.
+    pub max_subscription_bytes: usize,
     /// How long `close` waits for queued messages to be written. Default 1 s.
     pub linger: Duration,
     /// Most simultaneous connections a bound socket accepts (None: no limit).
@@ -131,6 +151,12 @@ impl Default for Options {
             heartbeat_ttl: None,
             router_mandatory: false,
             router_handover: false,
+            req_relaxed: false,
+            req_correlate: false,
+            xpub_verbose: false,
+            xpub_verboser: false,
+            max_subscriptions: 100_000,
+            max_subscription_bytes: 16 * 1024 * 1024,
             linger: Duration::from_secs(1),
             max_connections: None,
             max_connections_per_address: Some(256),

@@ -111,6 +111,21 @@ impl Outbox {
         Ok(())
     }
 
+    /// Queues `msg` even past the high-water mark (subscriptions, which must not be lost);
+    /// gives it back only if the queue is closed.
+    pub fn push_over_hwm(&self, msg: Multipart) -> Result<(), Multipart> {
+        let writers = {
+            let mut inner = lock(&self.inner);
+            if self.closed.load(Ordering::SeqCst) {
+                return Err(msg);
+            }
+            inner.queue.push_back(msg);
+            std::mem::take(&mut inner.writers)
+        };
+        wake_all(writers);
+        Ok(())
+    }
+
     /// Queues `msg`, waiting for room; gives it back if the queue closes.
     pub async fn push(&self, mut msg: Multipart) -> Result<(), Multipart> {
         loop {
@@ -128,6 +143,56 @@ impl Outbox {
             }
             listener.await;
         }
+    }
+
+    /// Whether a push would not be refused for want of room (or the queue is closed).
+    fn has_room(&self) -> bool {
+        self.closed.load(Ordering::SeqCst) || lock(&self.inner).queue.len() < self.hwm
+    }
+
+    /// Waits until the queue has room or is closed (a sender choosing among several queues
+    /// waits on one of them, then chooses again).
+    pub async fn wait_room(&self) {
+        loop {
+            if self.has_room() {
+                return;
+            }
+            let listener = self.room.listen();
+            let _waiting = Waiting::new(&self.room_waiters);
+            if self.has_room() {
+                return;
+            }
+            listener.await;
+        }
+    }
+
+    /// [`wait_room`](Outbox::wait_room), blocking the thread; false if `deadline` passed first.
+    pub fn wait_room_blocking(&self, deadline: Option<Instant>) -> bool {
+        loop {
+            if self.has_room() {
+                return true;
+            }
+            let listener = self.room.listen();
+            let _waiting = Waiting::new(&self.room_waiters);
+            if self.has_room() {
+                return true;
+            }
+            match deadline {
+                None => listener.wait(),
+                Some(d) => {
+                    if listener.wait_deadline(d).is_none() && Instant::now() >= d {
+                        return self.has_room();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes every queued message (making room for waiting senders).
+    pub fn take_all(&self) -> VecDeque<Multipart> {
+        let mut all = VecDeque::new();
+        self.take_or_wait(&mut all, usize::MAX, usize::MAX, None);
+        all
     }
 
     /// Queues `msg`, blocking the thread until there is room or `deadline` passes.

@@ -1,8 +1,10 @@
 //! The pattern layer: how a socket type routes messages, apart from how connections are
 //! driven. A pattern decides what a connection gets when its handshake succeeds (where its
 //! received messages go, which queue it sends from) and what happens when it leaves; the
-//! socket type's public API (in `dealer.rs`, `router.rs`) decides how `send` and `recv`
-//! use those queues. A new socket type is a new pattern, not a new engine.
+//! socket type's public API (in `dealer.rs`, `router.rs`, `pipeline.rs`, `pair.rs`,
+//! `pubsub.rs`, `reqrep.rs`) decides how `send` and `recv`
+//! use those queues. A new socket type is a new pattern, not a new engine. An inproc pipe
+//! (`io/pipe.rs`) meets the patterns exactly as a network connection does.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -28,7 +30,6 @@ pub(crate) enum Outgoing {
     /// This peer's own queue (ROUTER; a publisher's per-subscriber queue).
     Own(Arc<Outbox>),
     /// The socket sends nothing to its peers (PULL).
-    #[allow(dead_code)] // the first user is the PULL socket (socket-types issue)
     Nothing,
 }
 

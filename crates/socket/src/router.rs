@@ -359,7 +359,7 @@ enum Routed {
 
 /// A random 32-bit number from the standard library's randomly keyed hasher (no RNG crate
 /// needed for a starting counter).
-fn random_u32() -> u32 {
+pub(crate) fn random_u32() -> u32 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u64(0x0063_6f75_7269_6572);
     (hasher.finish() >> 32) as u32

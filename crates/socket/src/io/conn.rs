@@ -249,8 +249,8 @@ impl Conn {
             self.closing = Some((Reason::SocketClosed, now));
             return After::Remove;
         }
-        if self.handle.as_ref().is_some_and(ConnHandle::kicked) {
-            self.closing = Some((Reason::Kicked, now));
+        if let Some(handle) = self.handle.as_ref().filter(|h| h.kicked()) {
+            self.closing = Some((handle.kick_reason(), now));
             return After::Remove;
         }
         // An I/O error ends the connection at once; a reason already given stands (a peer
@@ -643,6 +643,9 @@ impl Conn {
         let handshaken = self.att.is_some();
         match self.att.take() {
             Some(att) => {
+                // The pattern first: it may hand what is left in the peer's queue to other
+                // peers (PUSH); what stays there is lost.
+                self.core.pattern.detach(self.conn_id, &att);
                 if let Outgoing::Own(queue) = &att.outgoing {
                     let count = queue.len();
                     if count > 0 {
@@ -653,7 +656,6 @@ impl Conn {
                         });
                     }
                 }
-                self.core.pattern.detach(self.conn_id, &att);
                 // A connection we closed for a fault (a protocol violation, a limit, a
                 // heartbeat timeout) is worth a warning; a peer leaving is routine.
                 let level = if faulted {
@@ -688,7 +690,7 @@ impl Conn {
 
 /// Moves up to `max` messages and about `max_bytes` to send into `into`: first those a failed
 /// connection gave back (DEALER), then the queue's; with none, the queue will wake `handle`.
-fn take_outgoing(
+pub(super) fn take_outgoing(
     att: &Attachment,
     into: &mut VecDeque<Multipart>,
     max: usize,

@@ -101,6 +101,14 @@ impl Connector {
                 Ok(stream) => self.connecting(token, stream, Vec::new(), ctx, follow),
                 Err(e) => self.fail(Reason::io(&e), ctx),
             },
+            // inproc:// is joined without the I/O layer's connectors (crate::inproc).
+            Endpoint::Inproc(_) => self.fail(
+                Reason::Io {
+                    kind: std::io::ErrorKind::Unsupported,
+                    message: "inproc:// has no connector".into(),
+                },
+                ctx,
+            ),
             #[cfg(not(unix))]
             Endpoint::Ipc(_) => self.fail(
                 Reason::Io {

@@ -10,6 +10,7 @@
 mod conn;
 mod connect;
 mod listen;
+mod pipe;
 mod sleep;
 mod stream;
 
@@ -24,9 +25,11 @@ use slab::Slab;
 
 use crate::core::{lock, Core};
 use crate::endpoint::Endpoint;
+use crate::event::Reason;
 use conn::Conn;
 use connect::Connector;
 use listen::Listening;
+use pipe::Pipe;
 pub use sleep::Sleep;
 pub(crate) use stream::{literal, resolve, Listener, Stream};
 
@@ -146,6 +149,12 @@ pub(crate) enum Command {
     Stop(Arc<Core>),
     /// Wake a future at a time.
     Sleep(sleep::Entry),
+    /// Join two sockets of this process (inproc://).
+    Pipe {
+        connector: Arc<Core>,
+        binder: Arc<Core>,
+        name: String,
+    },
 }
 
 #[derive(Default)]
@@ -244,6 +253,8 @@ impl IoWaker {
 pub(crate) struct ConnHandle {
     waker: IoWaker,
     kicked: Arc<AtomicBool>,
+    /// Why the socket closed the connection, when it is a fault of the peer's.
+    why: Arc<Mutex<Option<Reason>>>,
 }
 
 impl ConnHandle {
@@ -256,6 +267,17 @@ impl ConnHandle {
 
     pub fn kicked(&self) -> bool {
         self.kicked.load(Ordering::SeqCst)
+    }
+
+    /// Closes the connection for a fault of the peer's, reported with `reason`.
+    pub fn kick_because(&self, reason: Reason) -> bool {
+        lock(&self.why).get_or_insert(reason);
+        self.kick()
+    }
+
+    /// Why the connection was closed ([`Reason::Kicked`] unless a fault was given).
+    pub fn kick_reason(&self) -> Reason {
+        lock(&self.why).clone().unwrap_or(Reason::Kicked)
     }
 
     pub fn waker(&self) -> &IoWaker {
@@ -300,6 +322,7 @@ enum Entry {
     Listener(Listening),
     Connector(Connector),
     Conn(Box<Conn>),
+    Pipe(Box<Pipe>),
 }
 
 impl Entry {
@@ -308,14 +331,17 @@ impl Entry {
             Entry::Listener(l) => l.gen,
             Entry::Connector(c) => c.gen,
             Entry::Conn(c) => c.gen,
+            Entry::Pipe(p) => p.gen,
         }
     }
 
-    fn core(&self) -> &Arc<Core> {
+    /// Whether the entry belongs to this socket (a pipe belongs to two).
+    fn involves(&self, core: &Arc<Core>) -> bool {
         match self {
-            Entry::Listener(l) => &l.core,
-            Entry::Connector(c) => &c.core,
-            Entry::Conn(c) => &c.core,
+            Entry::Listener(l) => Arc::ptr_eq(&l.core, core),
+            Entry::Connector(c) => Arc::ptr_eq(&c.core, core),
+            Entry::Conn(c) => Arc::ptr_eq(&c.core, core),
+            Entry::Pipe(p) => p.involves(core),
         }
     }
 
@@ -324,6 +350,7 @@ impl Entry {
             Entry::Listener(l) => &mut l.timer_at,
             Entry::Connector(c) => &mut c.timer_at,
             Entry::Conn(c) => &mut c.timer_at,
+            Entry::Pipe(p) => &mut p.timer_at,
         }
     }
 }
@@ -374,6 +401,7 @@ impl Ctx {
         ConnHandle {
             waker: self.waker(token, gen),
             kicked: Arc::new(AtomicBool::new(false)),
+            why: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -484,6 +512,8 @@ impl Thread {
                         c.on_event(event);
                         c.drive(token, &mut self.ctx, &mut follow)
                     }
+                    // Never registered with the poller.
+                    Entry::Pipe(_) => After::Keep(None),
                 };
                 self.after(token, gen, after, &mut follow);
             }
@@ -517,6 +547,7 @@ impl Thread {
             Entry::Listener(l) => l.on_ready(token, &mut self.ctx, follow),
             Entry::Connector(c) => c.on_timer(token, &mut self.ctx, follow),
             Entry::Conn(c) => c.drive(token, &mut self.ctx, follow),
+            Entry::Pipe(p) => p.drive(token, &mut self.ctx),
         };
         self.after(token, gen, after, follow);
     }
@@ -538,6 +569,7 @@ impl Thread {
                 Entry::Listener(l) => l.on_ready(token, &mut self.ctx, follow),
                 Entry::Connector(c) => c.on_timer(token, &mut self.ctx, follow),
                 Entry::Conn(c) => c.on_timer(token, &mut self.ctx, follow),
+                Entry::Pipe(p) => p.drive(token, &mut self.ctx),
             };
             self.after(token, gen, after, follow);
         }
@@ -576,6 +608,7 @@ impl Thread {
             Entry::Listener(mut l) => l.close(&self.ctx),
             Entry::Connector(mut c) => c.close(&self.ctx),
             Entry::Conn(c) => c.finish(&self.ctx, follow),
+            Entry::Pipe(p) => p.finish(),
         }
     }
 
@@ -663,6 +696,21 @@ impl Thread {
             Command::StopListening(core) => self.stop(&core, true),
             Command::Stop(core) => self.stop(&core, false),
             Command::Sleep(entry) => self.sleeps.add(entry),
+            Command::Pipe {
+                connector,
+                binder,
+                name,
+            } => {
+                let gen = self.ctx.next_gen();
+                let entry = self.slab.vacant_entry();
+                let token = entry.key();
+                let mut pipe = Box::new(Pipe::new(connector, binder, name));
+                if pipe.start(token, gen, &self.ctx) {
+                    entry.insert(Entry::Pipe(pipe));
+                    // Messages may be queued already on either side.
+                    self.run_entry(token, gen, follow);
+                }
+            }
         }
     }
 
@@ -671,14 +719,16 @@ impl Thread {
         let doomed: Vec<(usize, u64)> = self
             .slab
             .iter()
-            .filter(|(_, e)| Arc::ptr_eq(e.core(), core))
+            .filter(|(_, e)| e.involves(core))
             .filter(|(_, e)| !listeners_only || matches!(e, Entry::Listener(_)))
             .map(|(k, e)| (k, e.gen()))
             .collect();
         let mut follow = Vec::new();
         for (token, gen) in doomed {
-            if let Some(Entry::Conn(c)) = self.slab.get_mut(token) {
-                c.stop();
+            match self.slab.get_mut(token) {
+                Some(Entry::Conn(c)) => c.stop(),
+                Some(Entry::Pipe(p)) => p.stop(),
+                _ => {}
             }
             self.after(token, gen, After::Remove, &mut follow);
         }
