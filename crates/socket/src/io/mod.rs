@@ -306,7 +306,8 @@ fn start_thread(index: usize) -> std::io::Result<Arc<Shared>> {
             again: Vec::new(),
             gen: 0,
             now: Instant::now(),
-            handshake_steps: HANDSHAKE_STEPS_PER_TURN,
+            handshake_steps: 0,
+            handshake_until: Instant::now(),
         },
         sleeps: sleep::Sleeps::default(),
     };
@@ -372,13 +373,16 @@ pub(crate) struct Ctx {
     again: Vec<(usize, u64)>,
     gen: u64,
     now: Instant,
-    /// Handshake steps left in this turn of the loop (CURVE's X25519 is costly: a flood of
-    /// handshakes must leave time for established connections).
+    /// Handshake steps taken in this turn of the loop, and until when more may be taken
+    /// (CURVE's X25519 is costly: a flood of handshakes must leave time for established
+    /// connections; NULL handshakes are cheap and many fit in a turn).
     handshake_steps: usize,
+    handshake_until: Instant,
 }
 
-/// Handshake steps (a greeting or handshake command processed) per turn of an I/O thread.
-const HANDSHAKE_STEPS_PER_TURN: usize = 8;
+/// Time an I/O thread spends on handshakes per turn of its loop, before it serves the rest
+/// (at least one step is always taken).
+const HANDSHAKE_TIME_PER_TURN: Duration = Duration::from_millis(2);
 
 impl Ctx {
     pub fn registry(&self) -> &Registry {
@@ -412,11 +416,18 @@ impl Ctx {
     /// Takes one handshake step of this turn; false if there is none left (the caller comes
     /// back next turn).
     pub fn take_handshake_step(&mut self) -> bool {
-        if self.handshake_steps == 0 {
+        if self.handshake_steps > 0 && Instant::now() >= self.handshake_until {
             return false;
         }
-        self.handshake_steps -= 1;
+        self.handshake_steps += 1;
         true
+    }
+
+    /// A new turn of the loop: the handshake time starts again.
+    fn new_turn(&mut self, now: Instant) {
+        self.now = now;
+        self.handshake_steps = 0;
+        self.handshake_until = now + HANDSHAKE_TIME_PER_TURN;
     }
 
     fn next_gen(&mut self) -> u64 {
@@ -494,8 +505,7 @@ impl Thread {
                     std::thread::sleep(Duration::from_millis(10));
                 }
             }
-            self.ctx.now = Instant::now();
-            self.ctx.handshake_steps = HANDSHAKE_STEPS_PER_TURN;
+            self.ctx.new_turn(Instant::now());
             for event in events.iter() {
                 let token = event.token().0;
                 if event.token() == WAKER {
