@@ -65,6 +65,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod auth;
 mod budget;
 mod core;
 mod dealer;
@@ -79,6 +80,7 @@ mod pattern;
 mod router;
 pub mod runtime;
 
+pub use auth::{Authenticator, Properties, ZapReply, ZapRequestFull, ZapStatus};
 pub use dealer::Dealer;
 pub use endpoint::{Endpoint, EndpointError};
 pub use error::SocketError;

@@ -1,0 +1,259 @@
+//! Authentication (ZAP, RFC 27) as a library API: a socket with an [`Authenticator`] asks it
+//! about every peer whose handshake reaches the decision point (NULL at once, PLAIN on HELLO,
+//! CURVE on INITIATE), and the peer is accepted only on a 200.
+//!
+//! The authenticator may be slow (it may look things up): it never runs on an I/O thread.
+//! The I/O thread hands the request to a worker of a small process-wide pool and goes on with
+//! its other connections; the worker's answer comes back through the thread's mailbox (a
+//! wake-up of that connection). The connection's handshake timeout bounds the wait: an
+//! authenticator that never answers costs its peer the handshake and ties up one worker, but
+//! holds up nobody else until [`MAX_WORKERS`] such answers are outstanding.
+//!
+//! What an accepted peer was given (user id, the authenticator's metadata) and its address
+//! reach the application as the peer's [`Properties`] (`Router::peer_properties`), libzmq's
+//! "User-Id" and "Peer-Address" message properties.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use courier_proto::greeting::MechanismName;
+use courier_proto::metadata::Metadata;
+
+pub use courier_proto::mechanism::{ZapReply, ZapStatus};
+
+use crate::core::lock;
+use crate::io::IoWaker;
+
+/// Most worker threads running authenticators at once, process-wide; further requests wait
+/// for one to finish.
+pub const MAX_WORKERS: usize = 64;
+/// A worker with nothing to do for this long ends.
+const WORKER_IDLE: Duration = Duration::from_secs(30);
+
+/// What an authenticator is asked (RFC 27's request, without the envelope).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ZapRequestFull {
+    /// The socket's ZAP domain (`Options::zap_domain`; empty: none).
+    pub domain: String,
+    /// The peer's IP address (for `ipc://`, the path).
+    pub address: String,
+    /// The routing id of the socket asking (`Options::routing_id`), as libzmq sends.
+    pub routing_id: Bytes,
+    /// The mechanism: NULL, PLAIN or CURVE.
+    pub mechanism: MechanismName,
+    /// The credentials: none for NULL, user name and password for PLAIN, the client's 32-octet
+    /// long-term public key for CURVE.
+    pub credentials: Vec<Bytes>,
+}
+
+impl fmt::Debug for ZapRequestFull {
+    // A PLAIN password must not reach a log through `{:?}`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ZapRequestFull")
+            .field("domain", &self.domain)
+            .field("address", &self.address)
+            .field("routing_id", &self.routing_id)
+            .field("mechanism", &self.mechanism)
+            .field("credentials", &self.credentials.len())
+            .finish()
+    }
+}
+
+/// Decides who may connect (a ZAP handler). Runs on a worker thread, never an I/O thread; it
+/// may block. A panic counts as a 500.
+pub trait Authenticator: Send + Sync {
+    /// The answer for one peer.
+    fn authenticate(&self, request: ZapRequestFull) -> ZapReply;
+}
+
+impl<F> Authenticator for F
+where
+    F: Fn(ZapRequestFull) -> ZapReply + Send + Sync,
+{
+    fn authenticate(&self, request: ZapRequestFull) -> ZapReply {
+        self(request)
+    }
+}
+
+impl fmt::Debug for dyn Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Authenticator(..)")
+    }
+}
+
+/// What the application learns about a connected peer (libzmq's message properties).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Properties {
+    /// The user id the authenticator gave the peer ("User-Id"; empty without one).
+    pub user_id: Bytes,
+    /// The peer's address ("Peer-Address": its IP address, or the ipc path).
+    pub peer_address: String,
+    /// The peer's handshake metadata (Socket-Type, Identity, ...).
+    pub metadata: Metadata,
+    /// Properties the authenticator added.
+    pub auth_metadata: Metadata,
+}
+
+impl Properties {
+    /// A property by libzmq's name: "User-Id", "Peer-Address", then the authenticator's
+    /// metadata, then the peer's (as `zmq_msg_gets` looks them up).
+    pub fn get(&self, name: &str) -> Option<Bytes> {
+        if name.eq_ignore_ascii_case("User-Id") {
+            return Some(self.user_id.clone());
+        }
+        if name.eq_ignore_ascii_case("Peer-Address") {
+            return Some(Bytes::copy_from_slice(self.peer_address.as_bytes()));
+        }
+        self.auth_metadata
+            .get(name)
+            .or_else(|| self.metadata.get(name))
+            .cloned()
+    }
+}
+
+/// The IP address part of a peer address as the engine knows it ("1.2.3.4:5", "[::1]:5",
+/// "tcp://1.2.3.4:5"); other forms (ipc paths, host names) as they are.
+pub(crate) fn address_only(peer_addr: &str) -> String {
+    let bare = peer_addr.strip_prefix("tcp://").unwrap_or(peer_addr);
+    match bare.parse::<std::net::SocketAddr>() {
+        Ok(sa) => sa.ip().to_string(),
+        Err(_) => bare.to_owned(),
+    }
+}
+
+/// Where a worker leaves its answer for the connection.
+pub(crate) type ReplySlot = Arc<Mutex<Option<ZapReply>>>;
+
+struct Job {
+    authenticator: Arc<dyn Authenticator>,
+    request: ZapRequestFull,
+    slot: ReplySlot,
+    waker: IoWaker,
+}
+
+#[derive(Default)]
+struct PoolState {
+    jobs: VecDeque<Job>,
+    idle: usize,
+    workers: usize,
+}
+
+#[derive(Default)]
+struct Pool {
+    state: Mutex<PoolState>,
+    ready: Condvar,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(Pool::default)
+}
+
+/// Hands a request to a worker; the answer lands in the returned slot and `waker` is woken.
+pub(crate) fn submit(
+    authenticator: Arc<dyn Authenticator>,
+    request: ZapRequestFull,
+    waker: IoWaker,
+) -> ReplySlot {
+    let slot: ReplySlot = Arc::new(Mutex::new(None));
+    let pool = pool();
+    let spawn = {
+        let mut st = lock(&pool.state);
+        st.jobs.push_back(Job {
+            authenticator,
+            request,
+            slot: Arc::clone(&slot),
+            waker,
+        });
+        let spawn = st.idle < st.jobs.len() && st.workers < MAX_WORKERS;
+        if spawn {
+            st.workers += 1;
+        }
+        spawn
+    };
+    if spawn {
+        let started = std::thread::Builder::new()
+            .name("courier-auth".into())
+            .spawn(|| work(pool));
+        if let Err(e) = started {
+            log::error!("cannot start an authentication worker: {e}");
+            lock(&pool.state).workers -= 1;
+        }
+    }
+    pool.ready.notify_one();
+    slot
+}
+
+fn work(pool: &'static Pool) {
+    loop {
+        let job = {
+            let mut st = lock(&pool.state);
+            loop {
+                if let Some(job) = st.jobs.pop_front() {
+                    break Some(job);
+                }
+                st.idle += 1;
+                let (next, timeout) = pool
+                    .ready
+                    .wait_timeout(st, WORKER_IDLE)
+                    .unwrap_or_else(|e| e.into_inner());
+                st = next;
+                st.idle -= 1;
+                if timeout.timed_out() && st.jobs.is_empty() {
+                    st.workers -= 1;
+                    break None;
+                }
+            }
+        };
+        let Some(job) = job else { return };
+        let Job {
+            authenticator,
+            request,
+            slot,
+            waker,
+        } = job;
+        let reply = catch_unwind(AssertUnwindSafe(|| authenticator.authenticate(request)))
+            .unwrap_or_else(|_| {
+                log::error!("the authenticator panicked; the peer is refused with 500");
+                ZapReply::refuse(ZapStatus::InternalError, "authenticator failed")
+            });
+        *lock(&slot) = Some(reply);
+        waker.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_only_strips_ports_and_schemes() {
+        assert_eq!(address_only("127.0.0.2:5555"), "127.0.0.2");
+        assert_eq!(address_only("[::1]:80"), "::1");
+        assert_eq!(address_only("tcp://10.1.2.3:9"), "10.1.2.3");
+        assert_eq!(address_only("/tmp/sock"), "/tmp/sock");
+    }
+
+    #[test]
+    fn properties_by_libzmq_name() {
+        let mut auth = Metadata::new();
+        auth.push("Role", "admin").unwrap();
+        let mut meta = Metadata::new();
+        meta.push("Socket-Type", "DEALER").unwrap();
+        let p = Properties {
+            user_id: "anna".into(),
+            peer_address: "127.0.0.2".into(),
+            metadata: meta,
+            auth_metadata: auth,
+        };
+        assert_eq!(p.get("User-Id").as_deref(), Some(&b"anna"[..]));
+        assert_eq!(p.get("Peer-Address").as_deref(), Some(&b"127.0.0.2"[..]));
+        assert_eq!(p.get("Role").as_deref(), Some(&b"admin"[..]));
+        assert_eq!(p.get("Socket-Type").as_deref(), Some(&b"DEALER"[..]));
+        assert_eq!(p.get("Nope"), None);
+    }
+}
