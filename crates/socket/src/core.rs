@@ -183,6 +183,7 @@ impl Core {
                 let bound = Endpoint::Tcp {
                     host: host.clone(),
                     port: local.port(),
+                    source: None,
                 };
                 (listener, bound)
             }

@@ -242,3 +242,48 @@ fn a_panicking_authenticator_refuses_with_500() {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+#[test]
+fn a_source_address_endpoint_connects_from_that_address() {
+    let router = Router::new(Options {
+        authenticator: Some(Arc::new(|req: ZapRequestFull| {
+            if req.address == "127.0.0.2" {
+                ZapReply::accept("from-2")
+            } else {
+                ZapReply::refuse(ZapStatus::AuthFailure, "only 127.0.0.2")
+            }
+        })),
+        ..Options::default()
+    });
+    let endpoint = within(SOON, "bind", router.bind("tcp://127.0.0.1:0")).unwrap();
+    let port = port_of(&endpoint);
+    let dealer = Dealer::new(Options {
+        routing_id: "src2".into(),
+        ..Options::default()
+    });
+    dealer
+        .connect(&format!("tcp://127.0.0.2:0;127.0.0.1:{port}"))
+        .unwrap();
+    round_trip(&router, &dealer, "src2");
+    let props = router.peer_properties(b"src2").unwrap();
+    assert_eq!(props.peer_address, "127.0.0.2");
+    assert_eq!(&props.user_id[..], b"from-2");
+
+    // From 127.0.0.3: refused by the authenticator on the address it connected from.
+    let events = router.events();
+    let other = Dealer::new(Options {
+        routing_id: "src3".into(),
+        ..Options::default()
+    });
+    other
+        .connect(&format!("tcp://127.0.0.3:0;127.0.0.1:{port}"))
+        .unwrap();
+    let (ev, _) = wait_event(
+        &events,
+        SOON,
+        "HandshakeFailed",
+        |e| matches!(e, SocketEvent::HandshakeFailed { peer_addr, .. } if peer_addr.starts_with("127.0.0.3")),
+    );
+    assert!(reason_of(&ev).contains("only 127.0.0.2"), "{ev:?}");
+    assert!(!router.is_connected(b"src3"));
+}
