@@ -125,6 +125,61 @@ pub(crate) fn address_only(peer_addr: &str) -> String {
     }
 }
 
+/// Keeps refusal lines to one per change: a refused peer that keeps reconnecting (libzmq
+/// clients do, and so do ours) is logged at warn the first time and when its reason changes,
+/// and at debug in between; a successful handshake from the address starts over.
+#[derive(Default)]
+pub(crate) struct RefusalLog {
+    last: Mutex<std::collections::HashMap<String, String>>,
+}
+
+/// Addresses remembered at most (a flood of refused addresses cannot grow it without bound:
+/// past this it starts afresh, which only costs a repeated line).
+const REFUSALS_KEPT: usize = 4096;
+
+impl RefusalLog {
+    /// The level to log `event` at, if this log has a say (refusals and successes).
+    pub fn level(&self, event: &crate::event::SocketEvent) -> Option<log::Level> {
+        use crate::event::SocketEvent;
+        match event {
+            SocketEvent::HandshakeFailed { peer_addr, reason } if is_refusal(reason) => {
+                let text = reason.to_string();
+                let mut last = lock(&self.last);
+                if last.len() >= REFUSALS_KEPT {
+                    last.clear();
+                }
+                let key = address_only(peer_addr);
+                if last.get(&key) == Some(&text) {
+                    return Some(log::Level::Debug);
+                }
+                last.insert(key, text);
+                Some(log::Level::Warn)
+            }
+            SocketEvent::HandshakeSucceeded { peer_addr, .. } => {
+                let mut last = lock(&self.last);
+                if !last.is_empty() {
+                    last.remove(&address_only(peer_addr));
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+}
+
+/// An authentication refusal: ours (the authenticator said no) or the peer's (an ERROR
+/// during the handshake, e.g. "400").
+fn is_refusal(reason: &crate::event::Reason) -> bool {
+    use courier_proto::connection::ConnectionError;
+    use courier_proto::mechanism::HandshakeError;
+    matches!(
+        reason,
+        crate::event::Reason::Protocol(ConnectionError::Handshake(
+            HandshakeError::AuthRefused { .. } | HandshakeError::PeerError { .. }
+        ))
+    )
+}
+
 /// Where a worker leaves its answer for the connection.
 pub(crate) type ReplySlot = Arc<Mutex<Option<ZapReply>>>;
 
@@ -255,5 +310,41 @@ mod tests {
         assert_eq!(p.get("Role").as_deref(), Some(&b"admin"[..]));
         assert_eq!(p.get("Socket-Type").as_deref(), Some(&b"DEALER"[..]));
         assert_eq!(p.get("Nope"), None);
+    }
+
+    #[test]
+    fn refusals_are_logged_once_per_change() {
+        use crate::event::{Reason, SocketEvent};
+        use courier_proto::connection::ConnectionError;
+        use courier_proto::mechanism::HandshakeError;
+        let refused = |addr: &str, text: &str| SocketEvent::HandshakeFailed {
+            peer_addr: addr.into(),
+            reason: Reason::Protocol(ConnectionError::Handshake(HandshakeError::AuthRefused {
+                status: ZapStatus::AuthFailure,
+                text: text.into(),
+            })),
+        };
+        let log = RefusalLog::default();
+        let warn = Some(log::Level::Warn);
+        let debug = Some(log::Level::Debug);
+        assert_eq!(log.level(&refused("127.0.0.2:1000", "bad password")), warn);
+        // The same refusal again from another port of the same address: debug.
+        assert_eq!(log.level(&refused("127.0.0.2:1001", "bad password")), debug);
+        // Another address, or another reason: warn.
+        assert_eq!(log.level(&refused("127.0.0.3:1000", "bad password")), warn);
+        assert_eq!(log.level(&refused("127.0.0.2:1002", "unknown user")), warn);
+        // A success starts over.
+        let ok = SocketEvent::HandshakeSucceeded {
+            peer_addr: "127.0.0.2:1003".into(),
+            routing_id: Bytes::new(),
+        };
+        assert_eq!(log.level(&ok), None);
+        assert_eq!(log.level(&refused("127.0.0.2:1004", "unknown user")), warn);
+        // Other failures are not its business.
+        let timeout = SocketEvent::HandshakeFailed {
+            peer_addr: "127.0.0.2:1".into(),
+            reason: Reason::PeerClosed,
+        };
+        assert_eq!(log.level(&timeout), None);
     }
 }
