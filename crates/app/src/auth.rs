@@ -40,8 +40,10 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use courier_proto::curve::PublicKey;
@@ -158,6 +160,11 @@ impl fmt::Display for IpRule {
             write!(f, "{}/{}", self.net, self.prefix)
         }
     }
+}
+
+/// An address rule from a command-line flag (argh `from_str_fn`).
+pub fn parse_ip_rule(s: &str) -> Result<IpRule, String> {
+    s.parse().map_err(|e: IpRuleError| e.to_string())
 }
 
 /// Which client keys a CURVE domain accepts.
@@ -363,6 +370,150 @@ impl courier_socket::Authenticator for Authenticator {
     }
 }
 
+/// Why a PLAIN password file could not be used.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum PasswordFileError {
+    /// The file is missing or unreadable.
+    #[error("cannot read the password file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A line is not `user:password`.
+    #[error("{path}, line {line}: {reason} (expected user:password; # starts a comment)")]
+    BadLine {
+        /// The file.
+        path: PathBuf,
+        /// The line number, from 1.
+        line: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
+/// Reads PLAIN users and passwords: one `user:password` per line (the password is everything
+/// after the first colon), `#` comment lines and blank lines allowed. User names and
+/// passwords are 1-255 and 0-255 octets (RFC 24); a user named twice is an error.
+pub fn parse_passwords(
+    path: &Path,
+    text: &str,
+) -> Result<Vec<(String, String)>, PasswordFileError> {
+    let bad = |line: usize, reason| PasswordFileError::BadLine {
+        path: path.to_owned(),
+        line,
+        reason,
+    };
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        // Only the line end is trimmed from the password: spaces may belong to it.
+        let raw = raw.trim_end_matches('\r');
+        let (user, password) = raw.split_once(':').ok_or_else(|| bad(line, "no colon"))?;
+        let user = user.trim();
+        if user.is_empty() {
+            return Err(bad(line, "empty user name"));
+        }
+        if user.len() > 255 {
+            return Err(bad(line, "user name longer than 255 bytes"));
+        }
+        if password.len() > 255 {
+            return Err(bad(line, "password longer than 255 bytes"));
+        }
+        if out.iter().any(|(u, _)| u == user) {
+            return Err(bad(line, "user already defined on an earlier line"));
+        }
+        out.push((user.to_owned(), password.to_owned()));
+    }
+    Ok(out)
+}
+
+/// Reads a password file ([`parse_passwords`]), warning if users other than its owner can
+/// read it.
+pub fn load_passwords(path: &Path) -> Result<Vec<(String, String)>, PasswordFileError> {
+    let read = |source| PasswordFileError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let text = std::fs::read_to_string(path).map_err(read)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).map_err(read)?.permissions().mode();
+        if mode & 0o044 != 0 {
+            log::warn!(
+                "the password file {} can be read by other users (mode {:o}); \
+                 restrict it with: chmod 600 {}",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            );
+        }
+    }
+    parse_passwords(path, &text)
+}
+
+/// A password file in use by an [`Authenticator`]: re-read into its domain when the file
+/// changes (call [`PasswordFile::refresh`] periodically). A file that turns bad keeps the
+/// passwords it had, with a warning.
+pub struct PasswordFile {
+    path: PathBuf,
+    domain: String,
+    auth: Authenticator,
+    seen: Option<SystemTime>,
+}
+
+impl PasswordFile {
+    /// Loads `path` into `auth` for `domain`.
+    pub fn load(
+        path: &Path,
+        domain: &str,
+        auth: &Authenticator,
+    ) -> Result<Self, PasswordFileError> {
+        let users = load_passwords(path)?;
+        let n = users.len();
+        auth.configure_plain(domain, users);
+        log::info!("PLAIN: {n} user(s) from {}", path.display());
+        Ok(PasswordFile {
+            path: path.to_owned(),
+            domain: domain.to_owned(),
+            auth: auth.clone(),
+            seen: modified(path),
+        })
+    }
+
+    /// Re-reads the file if it changed; returns whether it was re-read.
+    pub fn refresh(&mut self) -> bool {
+        let now = modified(&self.path);
+        if now == self.seen {
+            return false;
+        }
+        self.seen = now;
+        match load_passwords(&self.path) {
+            Ok(users) => {
+                log::info!(
+                    "PLAIN: password file {} re-read: {} user(s)",
+                    self.path.display(),
+                    users.len()
+                );
+                self.auth.configure_plain(&self.domain, users);
+            }
+            Err(e) => log::warn!("PLAIN: keeping the old passwords: {e}"),
+        }
+        true
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -523,5 +674,72 @@ mod tests {
         assert_eq!(status(&auth, &r).0, ZapStatus::AuthFailure);
         shared.set_ip_rules(Vec::new(), Vec::new());
         assert_eq!(status(&auth, &r).0, ZapStatus::Success);
+    }
+
+    #[test]
+    fn password_files_parse_and_name_bad_lines() {
+        let p = Path::new("pw");
+        let users = parse_passwords(p, "# users\n\nadmin:secret\n  bob : has:colon \n").unwrap();
+        assert_eq!(
+            users,
+            vec![
+                ("admin".to_owned(), "secret".to_owned()),
+                ("bob".to_owned(), " has:colon ".to_owned())
+            ]
+        );
+        for (text, line, reason) in [
+            ("admin:x\nnocolon\n", 2, "no colon"),
+            ("# c\n:x\n", 2, "empty user name"),
+            (
+                "a:1\nb:2\na:3\n",
+                3,
+                "user already defined on an earlier line",
+            ),
+        ] {
+            match parse_passwords(p, text) {
+                Err(PasswordFileError::BadLine {
+                    line: l, reason: r, ..
+                }) => {
+                    assert_eq!((l, r), (line, reason), "{text:?}");
+                }
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
+        let long = format!("u:{}\n", "p".repeat(256));
+        assert!(matches!(
+            parse_passwords(p, &long),
+            Err(PasswordFileError::BadLine { line: 1, .. })
+        ));
+        let err = parse_passwords(p, "x\n").unwrap_err().to_string();
+        assert!(
+            err.contains("line 1") && err.contains("user:password"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_password_file_reloads_when_it_changes() {
+        let dir = std::env::temp_dir().join(format!("courier-pw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("passwords");
+        std::fs::write(&path, "admin:one\n").unwrap();
+        let auth = Authenticator::new();
+        let mut file = PasswordFile::load(&path, "*", &auth).unwrap();
+        let r = |pw: &[u8]| req(MechanismName::PLAIN, "127.0.0.1", &[b"admin", pw]);
+        assert_eq!(status(&auth, &r(b"one")).0, ZapStatus::Success);
+        assert!(!file.refresh());
+        std::fs::write(&path, "admin:two\n").unwrap();
+        // Make the change visible even on file systems with coarse times.
+        let later = SystemTime::now() + std::time::Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        assert!(file.refresh());
+        assert_eq!(status(&auth, &r(b"one")).0, ZapStatus::AuthFailure);
+        assert_eq!(status(&auth, &r(b"two")).0, ZapStatus::Success);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
