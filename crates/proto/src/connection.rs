@@ -529,7 +529,7 @@ impl Connection {
         let Some(reason) = self.mechanism.error_reason(error) else {
             return;
         };
-        Command::Error { reason }.encode(&mut self.output);
+        self.mechanism.error_frame(reason).encode(&mut self.output);
     }
 
     fn write_frames(&mut self, frames: &mut Vec<Frame>) {

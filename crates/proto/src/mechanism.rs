@@ -259,6 +259,12 @@ pub trait Mechanism: Send + fmt::Debug {
         0
     }
 
+    /// The ERROR command carrying `reason` (PLAIN's differs: libzmq's form, see
+    /// [`crate::plain`]).
+    fn error_frame(&self, reason: Bytes) -> Frame {
+        crate::command::Command::Error { reason }.to_frame()
+    }
+
     /// The reason of the ERROR command to send when the handshake fails with `error`, or `None`
     /// to close without one (a CURVE client never sends ERROR; a CURVE server refusing a client
     /// sends "400" as libzmq does).

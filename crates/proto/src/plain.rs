@@ -7,6 +7,14 @@
 //! S: READY     metadata
 //! ```
 //!
+//! ## libzmq's ERROR
+//!
+//! libzmq's PLAIN mechanism spells its ERROR prefix `"\x05ERROR"` in C, where the hex escape
+//! swallows the `E` (`\x05E` is one octet, 0x5E): its PLAIN ERROR goes out as `0x5E "RROR"`,
+//! reason length, reason, and its PLAIN client recognises only that form (an RFC 24 ERROR
+//! makes it report a protocol error instead of the refusal). So [`PlainServer`] refuses in
+//! libzmq's form ([`PlainCommand::LibzmqError`]), and [`PlainClient`] reads both forms.
+//!
 //! PLAIN protects nothing on the wire: anyone who can read the traffic reads the password.
 //! Use it on trusted networks only (or use CURVE).
 //!
@@ -25,6 +33,10 @@ use crate::frame::Frame;
 use crate::greeting::{Greeting, MechanismName};
 use crate::mechanism::{HandshakeError, Mechanism, Progress, ZapReply, ZapRequest};
 use crate::metadata::Metadata;
+
+/// The start of libzmq's PLAIN ERROR command: a command name of length 0x5E and then "RROR"
+/// (see the module docs).
+pub const LIBZMQ_ERROR_PREFIX: &[u8] = b"\x5eRROR";
 
 /// Longest user name or password (RFC 24: a one-octet length).
 pub const MAX_CREDENTIAL_LEN: usize = 255;
@@ -68,6 +80,11 @@ pub enum PlainCommand {
         /// The reason (libzmq: the ZAP status code).
         reason: Bytes,
     },
+    /// A refusal in libzmq's form (`0x5E "RROR"`, reason length, reason; see the module docs).
+    LibzmqError {
+        /// The reason (the ZAP status code).
+        reason: Bytes,
+    },
 }
 
 impl fmt::Debug for PlainCommand {
@@ -84,6 +101,10 @@ impl fmt::Debug for PlainCommand {
             PlainCommand::Error { reason } => {
                 f.debug_struct("Error").field("reason", reason).finish()
             }
+            PlainCommand::LibzmqError { reason } => f
+                .debug_struct("LibzmqError")
+                .field("reason", reason)
+                .finish(),
         }
     }
 }
@@ -92,6 +113,20 @@ impl PlainCommand {
     /// Interprets a command frame body. Every length is checked against the frame: a
     /// truncated or padded command is an error.
     pub fn parse(body: &Bytes) -> Result<PlainCommand, CommandError> {
+        if let Some(rest) = body.strip_prefix(LIBZMQ_ERROR_PREFIX) {
+            let reason = match rest.split_first() {
+                Some((&len, reason)) if reason.len() == usize::from(len) => reason,
+                _ => {
+                    return Err(CommandError::Malformed {
+                        name: "ERROR",
+                        reason: "reason length does not match the frame",
+                    })
+                }
+            };
+            return Ok(PlainCommand::LibzmqError {
+                reason: body.slice(body.len() - reason.len()..),
+            });
+        }
         let raw = RawCommand::parse(body)?;
         PlainCommand::from_raw(raw)
     }
@@ -159,6 +194,12 @@ impl PlainCommand {
                 }
                 .encode_body()
             }
+            PlainCommand::LibzmqError { reason } => {
+                let reason = reason.get(..reason.len().min(255)).unwrap_or_default();
+                out.extend_from_slice(LIBZMQ_ERROR_PREFIX);
+                out.put_u8(u8::try_from(reason.len()).unwrap_or(u8::MAX));
+                out.extend_from_slice(reason);
+            }
         }
         out.freeze()
     }
@@ -174,7 +215,7 @@ impl PlainCommand {
             PlainCommand::Welcome => "WELCOME",
             PlainCommand::Initiate(_) => "INITIATE",
             PlainCommand::Ready(_) => "READY",
-            PlainCommand::Error { .. } => "ERROR",
+            PlainCommand::Error { .. } | PlainCommand::LibzmqError { .. } => "ERROR",
         }
     }
 }
@@ -296,7 +337,9 @@ impl Mechanism for PlainClient {
     ) -> Result<Progress, HandshakeError> {
         let cmd = PlainCommand::parse(&body)?;
         match (self.state, &cmd) {
-            (_, PlainCommand::Error { reason }) => Err(peer_error(reason)),
+            (_, PlainCommand::Error { reason } | PlainCommand::LibzmqError { reason }) => {
+                Err(peer_error(reason))
+            }
             (ClientState::ExpectWelcome, PlainCommand::Welcome) => {
                 out.push(PlainCommand::Initiate(std::mem::take(&mut self.metadata)).to_frame());
                 self.state = ClientState::ExpectReady;
@@ -392,7 +435,9 @@ impl Mechanism for PlainServer {
     ) -> Result<Progress, HandshakeError> {
         let cmd = PlainCommand::parse(&body)?;
         match (self.state, cmd) {
-            (_, PlainCommand::Error { reason }) => Err(peer_error(&reason)),
+            (_, PlainCommand::Error { reason } | PlainCommand::LibzmqError { reason }) => {
+                Err(peer_error(&reason))
+            }
             (ServerState::ExpectHello, PlainCommand::Hello { username, password }) => {
                 if self.authenticate {
                     self.state = ServerState::Authenticating;
@@ -440,6 +485,11 @@ impl Mechanism for PlainServer {
 
     fn decode(&mut self, frame: Frame) -> Result<Frame, HandshakeError> {
         Ok(frame)
+    }
+
+    /// In libzmq's form, the only one a libzmq PLAIN client recognises (see the module docs).
+    fn error_frame(&self, reason: Bytes) -> Frame {
+        PlainCommand::LibzmqError { reason }.to_frame()
     }
 
     /// A refused client hears the status code, as from libzmq; a malformed handshake is
@@ -505,9 +555,32 @@ mod tests {
             PlainCommand::Error {
                 reason: Bytes::from_static(b"400"),
             },
+            PlainCommand::LibzmqError {
+                reason: Bytes::from_static(b"400"),
+            },
         ] {
             assert_eq!(PlainCommand::parse(&cmd.encode_body()), Ok(cmd));
         }
+    }
+
+    #[test]
+    fn libzmq_error_form_as_libzmq_4_3_sends_it() {
+        // Captured from a pyzmq 27 / libzmq 4.3.5 PLAIN server refusing a wrong password.
+        let wire = Bytes::from_static(b"\x5eRROR\x03400");
+        assert_eq!(
+            PlainCommand::parse(&wire),
+            Ok(PlainCommand::LibzmqError {
+                reason: Bytes::from_static(b"400")
+            })
+        );
+        assert_eq!(PlainServer::new().error_frame("400".into()).body, wire);
+        assert_eq!(
+            PlainCommand::parse(&Bytes::from_static(b"\x5eRROR\x04400")),
+            Err(CommandError::Malformed {
+                name: "ERROR",
+                reason: "reason length does not match the frame"
+            })
+        );
     }
 
     #[test]
