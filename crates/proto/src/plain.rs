@@ -564,6 +564,27 @@ mod tests {
     }
 
     #[test]
+    fn hello_as_libzmq_4_3_sends_it() {
+        // Captured from a pyzmq 27 / libzmq 4.3.5 PLAIN client (user admin, password bad):
+        // a short command frame, flags 0x04, 16 octets.
+        let wire = b"\x04\x10\x05HELLO\x05admin\x03bad";
+        let mut buf = bytes::BytesMut::from(&wire[..]);
+        let frame = crate::frame::FrameDecoder::new(crate::frame::Limits::default())
+            .decode(&mut buf)
+            .unwrap()
+            .unwrap();
+        assert!(frame.command);
+        let hello = PlainCommand::Hello {
+            username: "admin".into(),
+            password: "bad".into(),
+        };
+        assert_eq!(PlainCommand::parse(&frame.body), Ok(hello.clone()));
+        let mut ours = bytes::BytesMut::new();
+        hello.to_frame().encode(&mut ours);
+        assert_eq!(&ours[..], &wire[..]);
+    }
+
+    #[test]
     fn libzmq_error_form_as_libzmq_4_3_sends_it() {
         // Captured from a pyzmq 27 / libzmq 4.3.5 PLAIN server refusing a wrong password.
         let wire = Bytes::from_static(b"\x5eRROR\x03400");
