@@ -12,6 +12,39 @@
 //! What an accepted peer was given (user id, the authenticator's metadata) and its address
 //! reach the application as the peer's [`Properties`] (`Router::peer_properties`), libzmq's
 //! "User-Id" and "Peer-Address" message properties.
+//!
+//! ## Example: PLAIN with a password check
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use courier_socket::proto::plain::PlainClient;
+//! use courier_socket::{Dealer, Multipart, Options, Router, Security, ZapReply, ZapRequestFull, ZapStatus};
+//!
+//! let router = Router::new(Options {
+//!     security: Security::PlainServer,
+//!     authenticator: Some(Arc::new(|req: ZapRequestFull| {
+//!         if req.credentials == ["admin", "secret"] {
+//!             ZapReply::accept("admin")
+//!         } else {
+//!             ZapReply::refuse(ZapStatus::AuthFailure, "wrong user name or password")
+//!         }
+//!     })),
+//!     ..Options::default()
+//! });
+//! let endpoint = router.bind_blocking("tcp://127.0.0.1:0")?;
+//! let dealer = Dealer::new(Options {
+//!     routing_id: "d1".into(),
+//!     security: Security::PlainClient(PlainClient::new("admin", "secret")?),
+//!     ..Options::default()
+//! });
+//! dealer.connect(&endpoint.to_string())?;
+//! dealer.send_blocking(Multipart::single("hi"))?;
+//! let msg = router.recv_timeout(Duration::from_secs(5))?;
+//! let props = router.peer_properties(&msg.frames()[0]).expect("a connected peer");
+//! assert_eq!(props.get("User-Id").as_deref(), Some(&b"admin"[..]));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::VecDeque;
 use std::fmt;

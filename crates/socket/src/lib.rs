@@ -16,6 +16,8 @@
 //! exists are queued up to a high-water mark; lost connections come back with backoff;
 //! heartbeats (PING/PONG) detect dead peers; each ROUTER peer has its own bounded queue; a
 //! stream of [`SocketEvent`]s, with typed [`Reason`]s, says what happens to connections.
+//! Security is NULL, PLAIN or CURVE ([`Security`]), and an [`Authenticator`] (ZAP as an API,
+//! see [`auth`]) can decide who may connect, off the I/O threads.
 //!
 //! ## Example: async (any runtime)
 //!
