@@ -10,7 +10,8 @@
 //! against courier-server (p1); courier-client against pyzmq's authenticator with
 //! configure_plain (p2), allow (p3) and deny (p4), from 127.0.0.2 and 127.0.0.3;
 //! courier-server's --allow-ip/--deny-ip with pyzmq NULL clients from other loopback
-//! addresses (p5); password-file errors and warnings (p6). What a ZAP handler that answers
+//! addresses (p5); password-file errors and warnings (p6); our NULL client against pyzmq's
+//! NULL address rules (p7). What a ZAP handler that answers
 //! 300 or never answers does, and User-Id reaching a handler, are covered in-process in
 //! crates/socket/tests/auth.rs and crates/server/tests/server.rs; p1 also checks the user id
 //! in courier-server's log.
@@ -493,4 +494,37 @@ fn p6_password_file_errors_and_warnings() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+// ---------------------------------------------------------------------------
+// p7. courier-client (NULL) against pyzmq's address rules
+// ---------------------------------------------------------------------------
+
+#[test]
+fn p7_courier_null_client_against_pyzmq_address_rules() {
+    let (mut server, endpoint) = py_server(
+        &["--null", "--deny", "127.0.0.1"],
+        "pyzmq NULL server denying 127.0.0.1",
+    );
+    let port = endpoint.rsplit(':').next().unwrap().to_owned();
+    let mut denied = our_client(&endpoint, "cc-null-1", &[]);
+    let mut from2 = our_client(
+        &format!("tcp://127.0.0.2:0;127.0.0.1:{port}"),
+        "cc-null-2",
+        &[],
+    );
+    server.expect_event(
+        "recv",
+        &[("peer", &hex(b"cc-null-2")), ("address", "127.0.0.2")],
+        WAIT,
+    );
+    from2.expect_line(logs(&["received HELLO"]), WAIT);
+    denied.expect_line(
+        logs(&["handshake failed", "refused the handshake: 400"]),
+        WAIT,
+    );
+    server.expect_seen(|l| is_event(l, "auth", &[("allowed", "false")]), WAIT);
+    shut(&mut denied);
+    shut(&mut from2);
+    shut(&mut server);
 }
