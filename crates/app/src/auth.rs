@@ -162,6 +162,24 @@ impl fmt::Display for IpRule {
     }
 }
 
+/// The warning a PLAIN server bound to `bind` deserves: passwords travel in the clear, so
+/// one listening beyond this machine (not loopback, not ipc://) is told so at start.
+pub fn plain_exposure_warning(bind: &str) -> Option<String> {
+    let loopback = match bind.parse::<courier_socket::Endpoint>() {
+        Ok(courier_socket::Endpoint::Tcp { host, .. }) => {
+            host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }
+        // ipc:// never leaves the machine; a bad endpoint is refused elsewhere.
+        _ => true,
+    };
+    (!loopback).then(|| {
+        format!(
+            "PLAIN on {bind}: passwords cross the network in the clear; anyone on the path can \
+             read them. Bind to 127.0.0.1 or use --curve on untrusted networks"
+        )
+    })
+}
+
 /// An address rule from a command-line flag (argh `from_str_fn`).
 pub fn parse_ip_rule(s: &str) -> Result<IpRule, String> {
     s.parse().map_err(|e: IpRuleError| e.to_string())
@@ -741,5 +759,29 @@ mod tests {
         assert_eq!(status(&auth, &r(b"one")).0, ZapStatus::AuthFailure);
         assert_eq!(status(&auth, &r(b"two")).0, ZapStatus::Success);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn plain_beyond_loopback_gets_a_warning() {
+        for bind in [
+            "tcp://127.0.0.1:5556",
+            "tcp://[::1]:5556",
+            "tcp://localhost:1",
+            "ipc:///tmp/x",
+        ] {
+            assert_eq!(plain_exposure_warning(bind), None, "{bind}");
+        }
+        for bind in [
+            "tcp://*:5556",
+            "tcp://0.0.0.0:5556",
+            "tcp://192.168.1.2:5556",
+            "tcp://host.lan:1",
+        ] {
+            let w = plain_exposure_warning(bind).unwrap_or_default();
+            assert!(
+                w.contains("in the clear") && w.contains(bind),
+                "{bind}: {w}"
+            );
+        }
     }
 }

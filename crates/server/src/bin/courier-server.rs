@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use argh::FromArgs;
-use courier_app::auth::{parse_ip_rule, Authenticator, CurveKeys, IpRule, PasswordFile};
+use courier_app::auth::{
+    parse_ip_rule, plain_exposure_warning, Authenticator, CurveKeys, IpRule, PasswordFile,
+};
 use courier_app::keys::{default_curve_dir, server_keys, Allowlist, ClientPolicy, KeyError};
 use courier_app::{
     bind_error_message, init_logging, parse_connection_count, parse_duration, parse_frame_count,
@@ -207,26 +209,6 @@ fn join(rules: &[IpRule]) -> String {
         .join(", ")
 }
 
-/// PLAIN passwords travel in the clear: say so when the server listens beyond this machine.
-fn warn_plain_exposure(bind: &str) {
-    let loopback = match bind.parse::<Endpoint>() {
-        Ok(Endpoint::Tcp { host, .. }) => {
-            host == "localhost"
-                || host
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        }
-        // ipc:// never leaves the machine.
-        _ => true,
-    };
-    if !loopback {
-        log::warn!(
-            "PLAIN on {bind}: passwords cross the network in the clear; anyone on the path can \
-             read them. Bind to 127.0.0.1 or use --curve on untrusted networks"
-        );
-    }
-}
-
 fn main() {
     let args: Args = Cli::new(env!("CARGO_BIN_NAME"), env!("CARGO_PKG_VERSION"))
         .with_keygen("server")
@@ -264,7 +246,9 @@ fn main() {
         let file = PasswordFile::load(path, "*", &auth).unwrap_or_else(|e| usage_error(e));
         password_file = Some(file);
         use_auth = true;
-        warn_plain_exposure(&args.bind);
+        if let Some(warning) = plain_exposure_warning(&args.bind) {
+            log::warn!("{warning}");
+        }
         (Security::PlainServer, None)
     } else {
         (Security::Null, None)
