@@ -1680,6 +1680,7 @@ impl CurveRun {
                 Event::Message(m) => format!("message({} frames)", m.len()),
                 Event::Ping { .. } => "ping".into(),
                 Event::Pong { .. } => "pong".into(),
+                Event::AuthRequest(_) => "auth request".into(),
             })
             .collect();
         format!(

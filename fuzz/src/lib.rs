@@ -26,6 +26,7 @@ use courier_proto::null::Null;
 use courier_proto::socket_type::SocketType;
 
 pub mod curve;
+pub mod plain;
 
 /// pyzmq's captured greetings and READY commands (see `crates/proto/tests/vectors`).
 pub mod vectors {
@@ -413,6 +414,10 @@ pub fn canonical_stream(events: &[Event]) -> Vec<u8> {
                 context: context.clone(),
             }
             .encode(&mut out),
+            // No authenticator in these runs.
+            Event::AuthRequest(req) => {
+                panic!("authentication request without authenticator: {req:?}")
+            }
         }
     }
     out.to_vec()

@@ -510,8 +510,22 @@ fn k3_pyzmq_authenticator_accepts_our_authorized_client_and_refuses_others() {
         WAIT,
     );
     no.expect_line(dealer_failed(&endpoint), WAIT);
-    no.expect_line(dealer_failed(&endpoint), WAIT);
+    // It keeps retrying (libzmq sees each attempt), but says so once: a refusal is logged
+    // once per change (issue #14), the repeats at debug.
+    server.expect_seen(
+        |l| is_event(l, "handshake_failed_auth", &[("value", "400")]),
+        WAIT,
+    );
     thread::sleep(QUIET);
+    let attempts = server
+        .events_so_far()
+        .iter()
+        .filter(|e| e["event"] == "handshake_failed_auth")
+        .count();
+    assert!(
+        attempts >= 2,
+        "the refused client did not retry ({attempts} attempt)"
+    );
     let no_lines = no.lines_so_far();
     assert!(
         !no_lines
@@ -524,10 +538,11 @@ fn k3_pyzmq_authenticator_accepts_our_authorized_client_and_refuses_others() {
         .iter()
         .filter(|l| dealer_failed(&endpoint)(l))
         .collect();
-    eprintln!(
-        "refused courier-client logged {} failures, e.g. {:?}",
+    assert_eq!(
         failures.len(),
-        failures.first()
+        1,
+        "the refusal is logged once per change, not per retry:\n{}",
+        no_lines.join("\n")
     );
     let no_peer = hex(b"cc-no");
     let leaked: Vec<serde_json::Value> = server
@@ -1511,7 +1526,8 @@ fn k10_allowlist_reread_when_a_key_is_added() {
         &["--interval", "200ms", "--reconnect-max", "500ms"],
     );
     server.expect_line(refused_key(&key), WAIT);
-    client.expect_line(dealer_failed(&endpoint), WAIT);
+    // Logged once (issue #14: once per change); it keeps retrying, as the acceptance below
+    // shows.
     client.expect_line(dealer_failed(&endpoint), WAIT);
 
     copy_key(&dir, "client", &allow);
@@ -1586,9 +1602,9 @@ fn k11_allowlist_reread_on_sighup() {
         .set_modified(meta.modified().unwrap())
         .unwrap();
     std::fs::rename(&aside, &slot).unwrap();
-    // The directory looks unchanged: still refused.
+    // The directory looks unchanged: still refused (the retries' refusals are logged at
+    // debug: once per change, issue #14; the acceptance after SIGHUP shows it kept trying).
     thread::sleep(QUIET);
-    server.expect_line(refused_key(&second), WAIT);
     assert_eq!(
         count(&mut server, says_starting(SERVER, "client learned: ")),
         0

@@ -34,6 +34,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod auth;
 mod cli;
 mod handlers;
 pub mod keys;

@@ -81,13 +81,27 @@ impl fmt::Display for LinkDescription<'_> {
             }
             LinkState::Refused { reason } => write!(
                 f,
-                "{endpoint} accepted the connection but the handshake failed: {reason}; retrying"
+                "{endpoint} accepted the connection but the handshake failed: {reason}{}; retrying",
+                auth_hint(reason)
             ),
             LinkState::Connected => write!(f, "connected to {endpoint}"),
             LinkState::Lost { reason } => {
                 write!(f, "connection to {endpoint} lost: {reason}; reconnecting")
             }
         }
+    }
+}
+
+/// What a ZAP status code in a refusal means for the user (libzmq servers send the bare code).
+fn auth_hint(reason: &str) -> &'static str {
+    match reason.rsplit(": ").next() {
+        Some("400") => {
+            " (the server's authenticator refused us: check the PLAIN user name and password, \
+             our CURVE key, or whether the server allows our address)"
+        }
+        Some("300") => " (the server's authenticator failed temporarily)",
+        Some("500") => " (the server's authenticator failed)",
+        _ => "",
     }
 }
 
@@ -185,6 +199,28 @@ impl LinkWatch {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_authentication_refusal_says_what_to_check() {
+        let state = LinkState::Refused {
+            reason: "peer refused the handshake: 400".into(),
+        };
+        let line = LinkDescription {
+            endpoint: "tcp://127.0.0.1:5556",
+            state: &state,
+        }
+        .to_string();
+        assert!(line.contains("PLAIN user name and password"), "{line}");
+        let other = LinkState::Refused {
+            reason: "peer refused the handshake: go away".into(),
+        };
+        let line = LinkDescription {
+            endpoint: "tcp://127.0.0.1:5556",
+            state: &other,
+        }
+        .to_string();
+        assert!(!line.contains("authenticator"), "{line}");
+    }
     use super::*;
     use bytes::Bytes;
     use courier_socket::Endpoint;

@@ -20,7 +20,7 @@ use thiserror::Error;
 use crate::command::{Command, CommandError};
 use crate::frame::{encode_header, Frame, FrameDecoder, FrameError, Limits};
 use crate::greeting::{Greeting, GreetingError, GREETING_LEN};
-use crate::mechanism::{HandshakeError, Mechanism, Progress};
+use crate::mechanism::{HandshakeError, Mechanism, Progress, ZapReply, ZapRequest};
 use crate::message::{Frames, Multipart};
 use crate::metadata::{self, Metadata, MetadataError};
 use crate::socket_type::SocketType;
@@ -47,6 +47,10 @@ pub struct ConnectionConfig {
     pub extra_metadata: Metadata,
     /// The protocol timers (handshake deadline, heartbeats).
     pub timers: Timers,
+    /// Leave the decision about the peer to an authenticator (ZAP): a server-side mechanism
+    /// asks with [`Event::AuthRequest`] and waits for [`Connection::auth_reply`]. Default false:
+    /// NULL accepts everyone and CURVE asks its `Authorizer`.
+    pub authenticate: bool,
 }
 
 impl ConnectionConfig {
@@ -58,6 +62,7 @@ impl ConnectionConfig {
             limits: Limits::default(),
             extra_metadata: Metadata::new(),
             timers: Timers::default(),
+            authenticate: false,
         }
     }
 
@@ -90,6 +95,11 @@ pub struct PeerInfo {
     pub metadata: Metadata,
     /// The peer's authenticated public key (CURVE).
     pub public_key: Option<[u8; 32]>,
+    /// The user id the authenticator gave the peer (libzmq's "User-Id" property; empty
+    /// without an authenticator).
+    pub user_id: Bytes,
+    /// Properties the authenticator gave the peer.
+    pub auth_metadata: Metadata,
 }
 
 impl PeerInfo {
@@ -116,6 +126,10 @@ pub enum Event {
         /// The context of our PING.
         context: Bytes,
     },
+    /// The peer's credentials are in: the driver asks its authenticator and answers with
+    /// [`Connection::auth_reply`]. Nothing more is read from the peer meanwhile; the handshake
+    /// deadline still runs.
+    AuthRequest(ZapRequest),
 }
 
 /// Why a connection failed. Each error closes that one connection.
@@ -158,6 +172,8 @@ pub enum ConnectionError {
 enum Phase {
     Greeting,
     Handshake,
+    /// Waiting for the authenticator: input stays in the driver's buffer.
+    Authenticating,
     Active,
     Failed,
 }
@@ -184,12 +200,17 @@ pub struct Connection {
     output: BytesMut,
     peer: Option<PeerInfo>,
     timers: TimerState,
+    /// What the authenticator said about an accepted peer: user id and properties.
+    auth: Option<(Bytes, Metadata)>,
 }
 
 impl Connection {
     /// A connection for our side; our greeting is queued for output at once. `now` starts the
     /// handshake clock.
-    pub fn new(config: ConnectionConfig, mechanism: Box<dyn Mechanism>, now: Instant) -> Self {
+    pub fn new(config: ConnectionConfig, mut mechanism: Box<dyn Mechanism>, now: Instant) -> Self {
+        if config.authenticate {
+            mechanism.enable_authenticator();
+        }
         let ours = Greeting::new(mechanism.name(), mechanism.as_server());
         let mut output = BytesMut::with_capacity(256);
         output.extend_from_slice(&ours.encode());
@@ -209,7 +230,57 @@ impl Connection {
             chunks_len: 0,
             output,
             peer: None,
+            auth: None,
         }
+    }
+
+    /// Whether the handshake waits for the authenticator's answer.
+    pub fn awaiting_auth(&self) -> bool {
+        self.phase == Phase::Authenticating
+    }
+
+    /// The authenticator's answer to [`Event::AuthRequest`]: with 200 the handshake goes on
+    /// with what `input` holds (the bytes that arrived meanwhile); any other status queues an
+    /// ERROR carrying the status code (as libzmq does) and fails the connection with
+    /// [`HandshakeError::AuthRefused`]. An answer with no request pending (e.g. one that came
+    /// after the handshake deadline) fails with [`ConnectionError::Failed`] or
+    /// [`HandshakeError::NoAuthPending`] and sends nothing.
+    pub fn auth_reply(
+        &mut self,
+        reply: ZapReply,
+        input: &mut BytesMut,
+        now: Instant,
+    ) -> Result<(), ConnectionError> {
+        match self.phase {
+            Phase::Authenticating => {}
+            Phase::Failed => return Err(ConnectionError::Failed),
+            _ => {
+                self.phase = Phase::Failed;
+                return Err(HandshakeError::NoAuthPending.into());
+            }
+        }
+        self.phase = Phase::Handshake;
+        let mut out = std::mem::take(&mut self.scratch);
+        let progress = self.mechanism.auth_reply(&reply, &mut out);
+        self.write_frames(&mut out);
+        self.scratch = out;
+        let result = match progress {
+            Ok(p) => {
+                if reply.is_success() {
+                    self.auth = Some((reply.user_id, reply.metadata));
+                }
+                self.on_progress(p, now)
+                    .and_then(|()| self.receive_inner(input, now))
+            }
+            Err(e) => {
+                self.queue_error(&e);
+                Err(e.into())
+            }
+        };
+        if result.is_err() {
+            self.phase = Phase::Failed;
+        }
+        result
     }
 
     /// Whether the handshake is done and messages flow.
@@ -261,6 +332,8 @@ impl Connection {
         loop {
             match self.phase {
                 Phase::Failed => return Err(ConnectionError::Failed),
+                // The bytes wait in `input` for the authenticator's answer.
+                Phase::Authenticating => return Ok(()),
                 Phase::Greeting => {
                     let Some(theirs) = Greeting::decode(input)? else {
                         return Ok(());
@@ -341,8 +414,14 @@ impl Connection {
     }
 
     fn on_progress(&mut self, progress: Progress, now: Instant) -> Result<(), ConnectionError> {
-        let Progress::Done(metadata) = progress else {
-            return Ok(());
+        let metadata = match progress {
+            Progress::Continue => return Ok(()),
+            Progress::Authenticate(request) => {
+                self.phase = Phase::Authenticating;
+                self.events.push_back(Event::AuthRequest(request));
+                return Ok(());
+            }
+            Progress::Done(metadata) => metadata,
         };
         let info = match self.check_peer_metadata(metadata) {
             Ok(info) => info,
@@ -388,6 +467,16 @@ impl Connection {
                 .unwrap_or_default(),
             metadata,
             public_key: self.mechanism.peer_public_key(),
+            user_id: self
+                .auth
+                .as_ref()
+                .map(|(u, _)| u.clone())
+                .unwrap_or_default(),
+            auth_metadata: self
+                .auth
+                .as_ref()
+                .map(|(_, m)| m.clone())
+                .unwrap_or_default(),
         })
     }
 
@@ -440,7 +529,7 @@ impl Connection {
         let Some(reason) = self.mechanism.error_reason(error) else {
             return;
         };
-        Command::Error { reason }.encode(&mut self.output);
+        self.mechanism.error_frame(reason).encode(&mut self.output);
     }
 
     fn write_frames(&mut self, frames: &mut Vec<Frame>) {
@@ -531,7 +620,9 @@ impl Connection {
         match self.phase {
             Phase::Failed => None,
             Phase::Active => self.timers.deadline(true),
-            Phase::Greeting | Phase::Handshake => self.timers.deadline(false),
+            Phase::Greeting | Phase::Handshake | Phase::Authenticating => {
+                self.timers.deadline(false)
+            }
         }
     }
 
@@ -543,7 +634,7 @@ impl Connection {
         let active = match self.phase {
             Phase::Failed => return Ok(()),
             Phase::Active => true,
-            Phase::Greeting | Phase::Handshake => false,
+            Phase::Greeting | Phase::Handshake | Phase::Authenticating => false,
         };
         let result = match self.timers.fire(now, active) {
             Ok(Due::Nothing) => Ok(()),
@@ -564,7 +655,9 @@ impl Connection {
         match self.phase {
             Phase::Active => {}
             Phase::Failed => return Err(ConnectionError::Failed),
-            Phase::Greeting | Phase::Handshake => return Err(ConnectionError::NotReady),
+            Phase::Greeting | Phase::Handshake | Phase::Authenticating => {
+                return Err(ConnectionError::NotReady)
+            }
         }
         let frame = self.mechanism.encode(cmd.to_frame())?;
         frame.encode(&mut self.output);
@@ -1268,5 +1361,260 @@ mod tests {
         assert_eq!(d.poll_timeout(), None);
         assert_eq!(d.handle_timeout(t0 + SEC), Ok(()));
         assert!(!d.has_output());
+    }
+
+    // ZAP: the authenticator's decision point.
+
+    use crate::curve::{Authorizer, ClientConfig, CurveConfig, Keypair, ServerConfig};
+    use crate::greeting::MechanismName;
+    use crate::mechanism::{ZapReply, ZapRequest, ZapStatus};
+    use crate::plain::{PlainClient, PlainServer};
+
+    fn with_mechanism(t: SocketType, m: Box<dyn Mechanism>, authenticate: bool) -> Connection {
+        let mut cfg = ConnectionConfig::new(t);
+        cfg.identity = Bytes::from_static(b"c1");
+        cfg.authenticate = authenticate;
+        cfg.timers.handshake_timeout = Some(Duration::from_secs(5));
+        Connection::new(cfg, m, Instant::now())
+    }
+
+    /// Pumps a client and a server; the server's authenticator is `decide`. Returns the
+    /// requests it saw and each side's result and events.
+    #[allow(clippy::type_complexity)]
+    fn pump_zap(
+        c: &mut Connection,
+        s: &mut Connection,
+        decide: impl Fn(&ZapRequest) -> ZapReply,
+    ) -> (
+        Vec<ZapRequest>,
+        Result<(), ConnectionError>,
+        Result<(), ConnectionError>,
+        Vec<Event>,
+    ) {
+        let now = Instant::now();
+        let (mut inc, mut ins) = (BytesMut::new(), BytesMut::new());
+        let (mut rc, mut rs) = (Ok(()), Ok(()));
+        let mut requests = Vec::new();
+        let mut server_events = Vec::new();
+        for _ in 0..20 {
+            ins.extend_from_slice(&c.take_output());
+            inc.extend_from_slice(&s.take_output());
+            if rc.is_ok() && !inc.is_empty() {
+                rc = c.receive(&mut inc, now);
+            }
+            if rs.is_ok() && !ins.is_empty() {
+                rs = s.receive(&mut ins, now);
+            }
+            while let Some(e) = s.poll_event() {
+                if let Event::AuthRequest(req) = &e {
+                    assert!(s.awaiting_auth());
+                    // Nothing is processed while the authenticator decides.
+                    assert_eq!(s.receive(&mut ins, now), Ok(()));
+                    let reply = decide(req);
+                    requests.push(req.clone());
+                    rs = s.auth_reply(reply, &mut ins, now);
+                }
+                server_events.push(e);
+            }
+            if !c.has_output() && !s.has_output() {
+                break;
+            }
+        }
+        (requests, rc, rs, server_events)
+    }
+
+    fn complete(events: &[Event]) -> Option<&PeerInfo> {
+        events.iter().find_map(|e| match e {
+            Event::HandshakeComplete(p) => Some(p),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn zap_null_accepted_gives_the_user_id() {
+        let mut c = with_mechanism(SocketType::Dealer, Box::new(Null::new()), false);
+        let mut s = with_mechanism(SocketType::Router, Box::new(Null::new()), true);
+        let mut props = Metadata::new();
+        props.push("Hello", "World").unwrap();
+        let (reqs, rc, rs, events) = pump_zap(&mut c, &mut s, |_| ZapReply {
+            metadata: props.clone(),
+            ..ZapReply::accept("anna")
+        });
+        assert_eq!((rc, rs), (Ok(()), Ok(())));
+        assert_eq!(
+            reqs,
+            vec![ZapRequest {
+                mechanism: MechanismName::NULL,
+                credentials: vec![]
+            }]
+        );
+        let peer = complete(&events).unwrap();
+        assert_eq!(&peer.user_id[..], b"anna");
+        assert_eq!(peer.auth_metadata, props);
+        assert!(c.is_active() && s.is_active());
+    }
+
+    #[test]
+    fn zap_refusal_sends_the_status_code_and_fails_with_it() {
+        for status in [
+            ZapStatus::TemporaryError,
+            ZapStatus::AuthFailure,
+            ZapStatus::InternalError,
+        ] {
+            let mut c = with_mechanism(SocketType::Dealer, Box::new(Null::new()), false);
+            let mut s = with_mechanism(SocketType::Router, Box::new(Null::new()), true);
+            let (_, rc, rs, events) =
+                pump_zap(&mut c, &mut s, |_| ZapReply::refuse(status, "go away"));
+            assert_eq!(
+                rs,
+                Err(ConnectionError::Handshake(HandshakeError::AuthRefused {
+                    status,
+                    text: "go away".into()
+                }))
+            );
+            assert_eq!(
+                rc,
+                Err(ConnectionError::Handshake(HandshakeError::PeerError {
+                    reason: status.code().into()
+                }))
+            );
+            assert!(complete(&events).is_none());
+        }
+    }
+
+    #[test]
+    fn zap_without_reply_times_out_at_the_handshake_deadline() {
+        let t0 = Instant::now();
+        let mut c = with_mechanism(SocketType::Dealer, Box::new(Null::new()), false);
+        let mut s = with_mechanism(SocketType::Router, Box::new(Null::new()), true);
+        let mut ins = BytesMut::from(&c.take_output()[..]);
+        s.receive(&mut ins, t0).unwrap();
+        assert!(matches!(s.poll_event(), Some(Event::AuthRequest(_))));
+        assert!(s.awaiting_auth());
+        // The deadline stands while the authenticator decides (5 s from the connection's start).
+        let deadline = s.poll_timeout().unwrap();
+        assert!(deadline >= t0 + Duration::from_secs(5));
+        assert_eq!(s.handle_timeout(deadline - MS), Ok(()));
+        assert!(s.awaiting_auth());
+        let err = s.handle_timeout(deadline).unwrap_err();
+        assert!(matches!(
+            err,
+            ConnectionError::Timeout(Timeout::Handshake { .. })
+        ));
+        // A late answer changes nothing.
+        assert_eq!(
+            s.auth_reply(ZapReply::accept(""), &mut ins, t0),
+            Err(ConnectionError::Failed)
+        );
+    }
+
+    #[test]
+    fn auth_reply_without_request_fails() {
+        let mut s = with_mechanism(SocketType::Router, Box::new(Null::new()), false);
+        assert_eq!(
+            s.auth_reply(ZapReply::accept(""), &mut BytesMut::new(), Instant::now()),
+            Err(ConnectionError::Handshake(HandshakeError::NoAuthPending))
+        );
+    }
+
+    #[test]
+    fn zap_plain_gets_credentials_and_refuses_a_wrong_password() {
+        let decide = |req: &ZapRequest| {
+            if req.credentials == [Bytes::from("admin"), Bytes::from("secret")] {
+                ZapReply::accept("admin")
+            } else {
+                ZapReply::refuse(ZapStatus::AuthFailure, "bad password")
+            }
+        };
+        let mut c = with_mechanism(
+            SocketType::Dealer,
+            Box::new(PlainClient::new("admin", "secret").unwrap()),
+            false,
+        );
+        let mut s = with_mechanism(SocketType::Router, Box::new(PlainServer::new()), true);
+        let (reqs, rc, rs, events) = pump_zap(&mut c, &mut s, decide);
+        assert_eq!((rc, rs), (Ok(()), Ok(())));
+        assert_eq!(reqs.len(), 1);
+        assert_eq!(reqs[0].mechanism, MechanismName::PLAIN);
+        assert_eq!(&complete(&events).unwrap().user_id[..], b"admin");
+        assert_eq!(&complete(&events).unwrap().identity[..], b"c1");
+
+        let mut c = with_mechanism(
+            SocketType::Dealer,
+            Box::new(PlainClient::new("admin", "guess").unwrap()),
+            false,
+        );
+        let mut s = with_mechanism(SocketType::Router, Box::new(PlainServer::new()), true);
+        let (_, rc, rs, _) = pump_zap(&mut c, &mut s, decide);
+        assert!(matches!(
+            rs,
+            Err(ConnectionError::Handshake(HandshakeError::AuthRefused {
+                status: ZapStatus::AuthFailure,
+                ..
+            }))
+        ));
+        assert_eq!(
+            rc,
+            Err(ConnectionError::Handshake(HandshakeError::PeerError {
+                reason: "400".into()
+            }))
+        );
+    }
+
+    #[test]
+    fn zap_curve_gets_the_client_key_and_overrides_the_authorizer() {
+        let server_keys = Keypair::generate();
+        let client_keys = Keypair::generate();
+        let client_pub = *client_keys.public();
+        // The authorizer refuses everyone: with an authenticator it is not asked.
+        let server = CurveConfig::Server(ServerConfig::new(
+            server_keys.secret().clone(),
+            Authorizer::new(|_| false),
+        ));
+        let client = CurveConfig::Client(ClientConfig::new(client_keys, *server_keys.public()));
+        let mut c = with_mechanism(SocketType::Dealer, client.mechanism(), false);
+        let mut s = with_mechanism(SocketType::Router, server.mechanism(), true);
+        let (reqs, rc, rs, events) = pump_zap(&mut c, &mut s, |_| ZapReply::accept("k"));
+        assert_eq!((rc, rs), (Ok(()), Ok(())));
+        assert_eq!(
+            reqs,
+            vec![ZapRequest {
+                mechanism: MechanismName::CURVE,
+                credentials: vec![Bytes::copy_from_slice(&client_pub)]
+            }]
+        );
+        let peer = complete(&events).unwrap();
+        assert_eq!(peer.public_key, Some(client_pub));
+        assert_eq!(&peer.user_id[..], b"k");
+        // Messages flow through the CURVE session.
+        c.send(&Multipart::single(&b"hi"[..])).unwrap();
+        s.receive(&mut c.take_output(), Instant::now()).unwrap();
+        assert!(matches!(s.poll_event(), Some(Event::Message(m)) if m.frames()[0] == "hi"));
+
+        let mut c = with_mechanism(SocketType::Dealer, client.mechanism(), false);
+        let mut s = with_mechanism(SocketType::Router, server.mechanism(), true);
+        let (_, _, rs, _) = pump_zap(&mut c, &mut s, |_| {
+            ZapReply::refuse(ZapStatus::AuthFailure, "unknown key")
+        });
+        assert!(matches!(
+            rs,
+            Err(ConnectionError::Handshake(
+                HandshakeError::AuthRefused { .. }
+            ))
+        ));
+    }
+
+    #[test]
+    fn plain_without_authenticator_completes() {
+        let mut c = with_mechanism(
+            SocketType::Dealer,
+            Box::new(PlainClient::new("u", "p").unwrap()),
+            false,
+        );
+        let mut s = with_mechanism(SocketType::Router, Box::new(PlainServer::new()), false);
+        let (reqs, rc, rs, events) = pump_zap(&mut c, &mut s, |_| unreachable!());
+        assert!(reqs.is_empty());
+        assert_eq!((rc, rs), (Ok(()), Ok(())));
+        assert!(complete(&events).unwrap().user_id.is_empty());
     }
 }

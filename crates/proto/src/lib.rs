@@ -10,6 +10,10 @@
 //!   that checks [`Limits`](frame::Limits) on the header, before buffering a body.
 //! - [`command`] and [`metadata`]: READY, ERROR, PING, PONG and connection properties.
 //! - [`mechanism`] and [`null`]: the security-mechanism interface and the NULL handshake.
+//! - [`plain`]: the PLAIN mechanism (RFC 24): user name and password, in the clear.
+//! - ZAP (RFC 27) as a decision point: a server-side mechanism hands the peer's credentials
+//!   to the driver ([`mechanism::ZapRequest`]) and goes on with its answer
+//!   ([`mechanism::ZapReply`]).
 //! - [`curve`]: the CURVE mechanism (CurveZMQ, RFC 26), with [`z85`] keys and [`cert`] key files.
 //! - [`connection`]: one connection's state machine tying the above together, with its
 //!   protocol timers (handshake deadline, heartbeats, the peer's TTL) driven by instants the
@@ -63,6 +67,7 @@ pub mod mechanism;
 pub mod message;
 pub mod metadata;
 pub mod null;
+pub mod plain;
 pub mod socket_type;
 mod timers;
 pub mod z85;

@@ -1,17 +1,25 @@
 //! The NULL mechanism (RFC 23): each side sends READY with its metadata; no security.
+//!
+//! With an authenticator (ZAP), our READY waits for its answer, as in libzmq: the request
+//! carries no credentials (the authenticator decides on the peer's address), and a refusal is
+//! an ERROR with the status code instead of READY.
 
 use bytes::Bytes;
 
 use crate::command::Command;
 use crate::frame::Frame;
 use crate::greeting::{Greeting, MechanismName};
-use crate::mechanism::{HandshakeError, Mechanism, Progress};
+use crate::mechanism::{HandshakeError, Mechanism, Progress, ZapReply, ZapRequest};
 use crate::metadata::Metadata;
 
 /// NULL handshake state: waiting for the peer's READY, then done.
 #[derive(Debug, Default)]
 pub struct Null {
     done: bool,
+    /// Ask the authenticator before sending READY.
+    authenticate: bool,
+    /// Our READY, held while the authenticator decides.
+    held_ready: Option<Metadata>,
 }
 
 impl Null {
@@ -36,7 +44,34 @@ impl Mechanism for Null {
         metadata: &Metadata,
         out: &mut Vec<Frame>,
     ) -> Result<Progress, HandshakeError> {
+        if self.authenticate {
+            self.held_ready = Some(metadata.clone());
+            return Ok(Progress::Authenticate(ZapRequest {
+                mechanism: MechanismName::NULL,
+                credentials: Vec::new(),
+            }));
+        }
         out.push(Command::Ready(metadata.clone()).to_frame());
+        Ok(Progress::Continue)
+    }
+
+    fn enable_authenticator(&mut self) {
+        self.authenticate = true;
+    }
+
+    fn auth_reply(
+        &mut self,
+        reply: &ZapReply,
+        out: &mut Vec<Frame>,
+    ) -> Result<Progress, HandshakeError> {
+        let metadata = self
+            .held_ready
+            .take()
+            .ok_or(HandshakeError::NoAuthPending)?;
+        if let Some(refusal) = reply.refusal() {
+            return Err(refusal);
+        }
+        out.push(Command::Ready(metadata).to_frame());
         Ok(Progress::Continue)
     }
 

@@ -757,6 +757,10 @@ fn canonical_stream(events: &[Event]) -> Vec<u8> {
                 context: context.clone(),
             }
             .encode(&mut out),
+            // These connections have no authenticator: a request would be a bug.
+            Event::AuthRequest(req) => {
+                panic!("authentication request without authenticator: {req:?}")
+            }
         }
     }
     out.to_vec()

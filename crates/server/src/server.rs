@@ -9,7 +9,7 @@ use courier_app::{describe, peer_name, Dispatch, HandlerResult, Handlers, Period
 use courier_socket::proto::connection::ConnectionError;
 use courier_socket::proto::frame::FrameError;
 use courier_socket::{
-    Endpoint, Message, Multipart, Options, Reason, Router, SocketError, SocketEvent,
+    Endpoint, Message, Multipart, Options, Properties, Reason, Router, SocketError, SocketEvent,
 };
 use futures::FutureExt;
 use thiserror::Error;
@@ -94,6 +94,7 @@ pub struct ServerContext {
     clients: HashMap<Bytes, ClientRecord>,
     peer: Bytes,
     peer_key: Option<[u8; 32]>,
+    peer_props: Option<Properties>,
     outbox: Vec<Multipart>,
     inbox: Option<PathBuf>,
     now: Instant,
@@ -110,6 +111,19 @@ impl ServerContext {
     /// without CURVE and in periodic tasks).
     pub fn peer_public_key(&self) -> Option<&[u8; 32]> {
         self.peer_key.as_ref()
+    }
+
+    /// What is known of the client whose message is being handled: its User-Id (the PLAIN
+    /// user name, the CURVE key in Z85, or what an authenticator gave it), its Peer-Address
+    /// and metadata (None in periodic tasks).
+    pub fn peer_properties(&self) -> Option<&Properties> {
+        self.peer_props.as_ref()
+    }
+
+    /// The User-Id of the client whose message is being handled (empty without an
+    /// authenticator and in periodic tasks), libzmq's "User-Id" message property.
+    pub fn user_id(&self) -> &[u8] {
+        self.peer_props.as_ref().map_or(&[], |p| &p.user_id[..])
     }
 
     /// Queues `msg` for the client `to`.
@@ -246,6 +260,7 @@ impl BoundServer {
             clients: HashMap::new(),
             peer: Bytes::new(),
             peer_key: None,
+            peer_props: None,
             outbox: Vec::new(),
             inbox: server.config.inbox.clone(),
             now: Instant::now(),
@@ -265,7 +280,9 @@ impl BoundServer {
             futures::select! {
                 msg = router.recv().fuse() => match msg {
                     Ok(msg) => {
-                        ctx.peer_key = msg.frames().first().and_then(|id| router.peer_public_key(id));
+                        let id = msg.frames().first();
+                        ctx.peer_key = id.and_then(|id| router.peer_public_key(id));
+                        ctx.peer_props = id.and_then(|id| router.peer_properties(id));
                         on_message(&mut server.handlers, &mut ctx, msg)
                     }
                     Err(e) => {
@@ -282,6 +299,7 @@ impl BoundServer {
                     ctx.now = Instant::now();
                     ctx.peer = Bytes::new();
                     ctx.peer_key = None;
+                    ctx.peer_props = None;
                     server.periodic.run_due(ctx.now, &mut ctx);
                 }
                 _ = shutdown.wait().fuse() => break,
@@ -317,13 +335,21 @@ fn on_message(handlers: &mut Handlers<ServerContext>, ctx: &mut ServerContext, m
     ctx.now = Instant::now();
     let now = ctx.now;
     let key = ctx.peer_key;
+    let user = ctx
+        .peer_props
+        .as_ref()
+        .map(|p| p.user_id.clone())
+        .filter(|u| !u.is_empty());
     let record = ctx.clients.entry(id.clone()).or_insert_with(|| {
-        match key {
-            Some(key) => log::info!(
+        match (key, user) {
+            (Some(key), _) => log::info!(
                 "client learned: {name} (CURVE key {})",
                 courier_socket::proto::z85::encode_key(&key)
             ),
-            None => log::info!("client learned: {name}"),
+            (None, Some(user)) => {
+                log::info!("client learned: {name} (user {})", user.escape_ascii());
+            }
+            (None, None) => log::info!("client learned: {name}"),
         }
         ClientRecord {
             first_seen: now,
@@ -524,6 +550,7 @@ mod tests {
             clients: HashMap::new(),
             peer: Bytes::new(),
             peer_key: None,
+            peer_props: None,
             outbox: Vec::new(),
             inbox: None,
             now,

@@ -177,6 +177,47 @@ fn handlers_see_the_clients_curve_key() {
     });
 }
 
+#[test]
+fn handlers_see_the_user_id_and_address_given_by_the_authenticator() {
+    runtime::block_on(async {
+        let auth = courier_app::auth::Authenticator::new();
+        auth.configure_plain("*", [("admin".to_owned(), "secret".to_owned())]);
+        let seen = Arc::new(Mutex::new(None));
+        let mut config = config();
+        config.socket.security = Security::PlainServer;
+        config.socket.authenticator = Some(Arc::new(auth));
+        let mut server = Server::new(config);
+        let s = seen.clone();
+        server.on("CTRL", move |ctx, _| {
+            let props = ctx.peer_properties().cloned();
+            *s.lock().unwrap() = Some((ctx.user_id().to_vec(), props.map(|p| p.peer_address)));
+            ctx.reply(Message::Control { text: "ok".into() });
+            Ok(())
+        });
+        let (endpoint, _stop) = start(server).await;
+        let dealer = Dealer::new(Options {
+            security: Security::PlainClient(
+                courier_socket::proto::plain::PlainClient::new("admin", "secret").unwrap(),
+            ),
+            ..Options::default()
+        });
+        dealer.connect(&endpoint).unwrap();
+        dealer
+            .send(Message::Control { text: "who".into() }.encode())
+            .await
+            .unwrap();
+        loop {
+            if recv(&dealer).await == (Message::Control { text: "ok".into() }) {
+                break;
+            }
+        }
+        assert_eq!(
+            *seen.lock().unwrap(),
+            Some((b"admin".to_vec(), Some("127.0.0.1".to_owned())))
+        );
+    });
+}
+
 /// A client written byte by byte (what pyzmq sends, from the captured vectors): the server
 /// answers its HELLO with a HELLO frame.
 #[test]

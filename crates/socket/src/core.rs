@@ -58,6 +58,8 @@ pub(crate) struct Core {
     /// Accepted connections per peer address, and when a refusal for each was last logged.
     per_address: Mutex<HashMap<IpAddr, usize>>,
     refusals_logged: Mutex<HashMap<IpAddr, Instant>>,
+    /// Authentication refusals, logged once per change.
+    auth_refusals: crate::auth::RefusalLog,
 }
 
 /// A refused address is logged at most once in this long (the rest at debug).
@@ -86,6 +88,7 @@ impl Core {
             handshaking: AtomicUsize::new(0),
             per_address: Mutex::new(HashMap::new()),
             refusals_logged: Mutex::new(HashMap::new()),
+            auth_refusals: crate::auth::RefusalLog::default(),
         })
     }
 
@@ -140,13 +143,17 @@ impl Core {
 
     /// Like [`emit`](Core::emit), with the log level chosen by the caller.
     pub fn emit_at(&self, level: Option<log::Level>, event: SocketEvent) {
-        let level = level.unwrap_or(match &event {
-            SocketEvent::Listening { .. }
-            | SocketEvent::HandshakeSucceeded { .. }
-            | SocketEvent::Disconnected { .. } => log::Level::Info,
-            SocketEvent::Connected { .. } | SocketEvent::ConnectFailed { .. } => log::Level::Debug,
-            _ => log::Level::Warn,
-        });
+        let level = level
+            .or_else(|| self.auth_refusals.level(&event))
+            .unwrap_or(match &event {
+                SocketEvent::Listening { .. }
+                | SocketEvent::HandshakeSucceeded { .. }
+                | SocketEvent::Disconnected { .. } => log::Level::Info,
+                SocketEvent::Connected { .. } | SocketEvent::ConnectFailed { .. } => {
+                    log::Level::Debug
+                }
+                _ => log::Level::Warn,
+            });
         // Every refused or failed connection gets its own line with its reason (an operator
         // must be able to see why each one was closed).
         log::log!(level, "{} socket: {event}", self.pattern.socket_type());
@@ -190,6 +197,7 @@ impl Core {
                 let bound = Endpoint::Tcp {
                     host: host.clone(),
                     port: local.port(),
+                    source: None,
                 };
                 (listener, bound)
             }

@@ -18,6 +18,8 @@
 //! exists are queued up to a high-water mark; lost connections come back with backoff;
 //! heartbeats (PING/PONG) detect dead peers; each ROUTER peer has its own bounded queue; a
 //! stream of [`SocketEvent`]s, with typed [`Reason`]s, says what happens to connections.
+//! Security is NULL, PLAIN or CURVE ([`Security`]), and an [`Authenticator`] (ZAP as an API,
+//! see [`auth`]) can decide who may connect, off the I/O threads.
 //!
 //! ## Socket types
 //!
@@ -116,6 +118,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod auth;
 mod budget;
 mod common;
 mod core;
@@ -137,6 +140,7 @@ mod reqrep;
 mod router;
 pub mod runtime;
 
+pub use auth::{Authenticator, Properties, ZapReply, ZapRequestFull, ZapStatus};
 pub use dealer::Dealer;
 pub use endpoint::{Endpoint, EndpointError};
 pub use error::SocketError;

@@ -1,5 +1,6 @@
 //! Socket options, with libzmq's defaults where libzmq has one.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -27,6 +28,13 @@ pub enum Security {
     /// its long-term key, the client by its own. The role is part of the config and is
     /// independent of bind and connect, as in libzmq (ZMQ_CURVE_SERVER).
     Curve(CurveConfig),
+    /// PLAIN client (RFC 24): logs in with a user name and password, sent in the clear
+    /// (libzmq's ZMQ_PLAIN_USERNAME and ZMQ_PLAIN_PASSWORD).
+    PlainClient(courier_proto::plain::PlainClient),
+    /// PLAIN server (libzmq's ZMQ_PLAIN_SERVER): the socket's
+    /// [`authenticator`](Options::authenticator) checks the credentials; without one every
+    /// user is accepted, as libzmq does without a ZAP handler.
+    PlainServer,
 }
 
 impl Security {
@@ -56,6 +64,8 @@ impl Security {
         match self {
             Security::Null => Box::new(courier_proto::null::Null::new()),
             Security::Curve(config) => config.mechanism(),
+            Security::PlainClient(client) => Box::new(client.clone()),
+            Security::PlainServer => Box::new(courier_proto::plain::PlainServer::new()),
         }
     }
 }
@@ -133,6 +143,12 @@ pub struct Options {
     pub limits: Limits,
     /// Security mechanism.
     pub security: Security,
+    /// Who may connect: asked about every peer's handshake (NULL, PLAIN, CURVE server) on a
+    /// worker thread (see [`crate::auth`]); None: NULL accepts everyone and CURVE asks its
+    /// `Authorizer`, as before.
+    pub authenticator: Option<Arc<dyn crate::auth::Authenticator>>,
+    /// The ZAP domain passed to the authenticator (libzmq's ZMQ_ZAP_DOMAIN). Default empty.
+    pub zap_domain: String,
 }
 
 impl Default for Options {
@@ -165,6 +181,8 @@ impl Default for Options {
             stall_timeout: Some(Duration::from_secs(30)),
             limits: Limits::default(),
             security: Security::Null,
+            authenticator: None,
+            zap_domain: String::new(),
         }
     }
 }

@@ -14,6 +14,7 @@ use courier_proto::connection::PeerInfo;
 use courier_proto::message::Multipart;
 use courier_proto::socket_type::SocketType;
 
+use crate::auth::Properties;
 use crate::inbox::Inbox;
 use crate::io::ConnHandle;
 use crate::outbox::Outbox;
@@ -68,5 +69,10 @@ pub(crate) trait Pattern: Send + Sync + 'static {
     fn incoming(&self, conn_id: u64, attachment: &Attachment, msg: Multipart) -> Option<Multipart> {
         let _ = (conn_id, attachment);
         Some(msg)
+    }
+    /// What is known of an attached connection's peer (user id, address, metadata), for
+    /// sockets that let the application look it up (ROUTER's `peer_properties`).
+    fn set_properties(&self, conn_id: u64, routing_id: &Bytes, properties: Properties) {
+        let _ = (conn_id, routing_id, properties);
     }
 }

@@ -12,6 +12,7 @@ use courier_proto::connection::PeerInfo;
 use courier_proto::message::Multipart;
 use courier_proto::socket_type::SocketType;
 
+use crate::auth::Properties;
 use crate::budget::Budget;
 use crate::core::{lock, Core};
 use crate::endpoint::Endpoint;
@@ -28,6 +29,7 @@ struct PeerEntry {
     public_key: Option<[u8; 32]>,
     queue: Arc<Outbox>,
     handle: ConnHandle,
+    properties: Option<Properties>,
 }
 
 /// ROUTER's pattern: each peer has its own send queue, found by routing id; received
@@ -95,6 +97,7 @@ impl Pattern for RouterPattern {
                 public_key: peer.public_key,
                 queue: Arc::clone(&queue),
                 handle,
+                properties: None,
             },
         );
         Ok(Attachment {
@@ -104,6 +107,13 @@ impl Pattern for RouterPattern {
             prefix: Some(routing_id.clone()),
             routing_id,
         })
+    }
+
+    fn set_properties(&self, conn_id: u64, routing_id: &Bytes, properties: Properties) {
+        let mut peers = lock(&self.peers);
+        if let Some(peer) = peers.get_mut(routing_id).filter(|p| p.conn_id == conn_id) {
+            peer.properties = Some(properties);
+        }
     }
 
     fn detach(&self, conn_id: u64, attachment: &Attachment) {
@@ -305,6 +315,17 @@ impl Router {
         lock(&self.routing.peers)
             .get(routing_id)
             .and_then(|p| p.public_key)
+    }
+
+    /// What is known of the peer with this routing id: the user id its authenticator gave
+    /// it ("User-Id"), its address ("Peer-Address"), its handshake metadata and the
+    /// authenticator's metadata. These are libzmq's per-message properties: every message
+    /// received from a routing id came over that peer's one connection, so they apply to each
+    /// of its messages. None if no such peer is connected.
+    pub fn peer_properties(&self, routing_id: &[u8]) -> Option<Properties> {
+        lock(&self.routing.peers)
+            .get(routing_id)
+            .and_then(|p| p.properties.clone())
     }
 
     /// Closes the connection of the peer with this routing id; returns whether there was one.

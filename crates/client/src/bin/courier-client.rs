@@ -24,9 +24,17 @@ use courier_socket::{Endpoint, Message, Options, Security};
 /// public key from CURVE_DIR/SERVER_KEY_NAME.key; a server that cannot prove it holds the
 /// matching secret key gets nothing. `courier-client keygen` creates the client's key pair in
 /// the format pyzmq's zmq.auth uses.
+///
+/// With --plain-user and --plain-password-file, the client logs in with ZeroMQ PLAIN (user
+/// name and password, as libzmq's): the password is read from a file, never from the command
+/// line, and crosses the network in the clear.
+///
+/// --connect also takes libzmq's source-address form, tcp://SRC_IP:0;HOST:PORT, to connect
+/// from a given local address.
 #[derive(FromArgs, Debug)]
 struct Args {
-    /// server endpoint (default tcp://127.0.0.1:5556; ipc:///path for a Unix socket)
+    /// server endpoint (default tcp://127.0.0.1:5556; ipc:///path for a Unix socket;
+    /// tcp://SRC_IP:0;HOST:PORT to connect from the local address SRC_IP)
     #[argh(option, default = "DEFAULT_ENDPOINT.to_owned()")]
     connect: String,
 
@@ -100,6 +108,15 @@ struct Args {
     #[argh(option, default = "\"server\".to_owned()")]
     server_key_name: String,
 
+    /// log in with PLAIN as this user (needs --plain-password-file)
+    #[argh(option)]
+    plain_user: Option<String>,
+
+    /// file holding the PLAIN password (its first line; the password is never taken from
+    /// the command line)
+    #[argh(option)]
+    plain_password_file: Option<PathBuf>,
+
     /// log debug details (connection attempts, each HELLO sent); RUST_LOG overrides
     #[argh(switch, short = 'v')]
     verbose: bool,
@@ -115,6 +132,34 @@ fn curve_security(args: &Args) -> Security {
         dir.join(format!("{}.key", args.server_key_name)).display()
     );
     security
+}
+
+/// The PLAIN client settings: the user from the flag, the password from its file.
+fn plain_security(user: &str, file: &std::path::Path) -> Security {
+    let text = std::fs::read_to_string(file).unwrap_or_else(|e| {
+        usage_error(format!(
+            "cannot read the password file {}: {e}",
+            file.display()
+        ))
+    });
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if std::fs::metadata(file).is_ok_and(|m| m.permissions().mode() & 0o044 != 0) {
+            log::warn!(
+                "the password file {} can be read by other users; restrict it with: chmod 600 {}",
+                file.display(),
+                file.display()
+            );
+        }
+    }
+    // The first line, without its line end: an editor's final newline is not part of it.
+    let password = text.lines().next().unwrap_or_default();
+    let client =
+        courier_socket::proto::plain::PlainClient::new(user.to_owned(), password.to_owned())
+            .unwrap_or_else(|e| usage_error(e));
+    log::info!("PLAIN on; logging in as {user} (the password crosses the network in the clear)");
+    Security::PlainClient(client)
 }
 
 fn main() {
@@ -135,10 +180,18 @@ fn main() {
         .map(|path| file_message(path, args.max_message_size).unwrap_or_else(|e| usage_error(e)))
         .collect();
     init_logging(args.verbose);
-    let security = if args.curve {
-        curve_security(&args)
-    } else {
-        Security::Null
+    let security = match (&args.plain_user, &args.plain_password_file) {
+        (Some(_), _) | (_, Some(_)) if args.curve => usage_error(
+            "--curve and PLAIN (--plain-user) cannot be combined: a client uses one mechanism",
+        ),
+        (Some(user), Some(file)) => plain_security(user, file),
+        (Some(_), None) => usage_error(
+            "--plain-user needs --plain-password-file FILE (the password is never taken from the \
+             command line)",
+        ),
+        (None, Some(_)) => usage_error("--plain-password-file needs --plain-user NAME"),
+        (None, None) if args.curve => curve_security(&args),
+        (None, None) => Security::Null,
     };
     if args
         .identity

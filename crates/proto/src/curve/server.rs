@@ -22,7 +22,7 @@ use super::{key32, u64_be, CurveError, PublicKey, Rng, SecretKey, ServerConfig};
 use crate::command::RawCommand;
 use crate::frame::Frame;
 use crate::greeting::{Greeting, MechanismName};
-use crate::mechanism::{HandshakeError, Mechanism, Progress};
+use crate::mechanism::{HandshakeError, Mechanism, Progress, ZapReply, ZapRequest};
 use crate::metadata::Metadata;
 
 const WELCOME_NAME: &[u8; 8] = b"\x07WELCOME";
@@ -36,8 +36,19 @@ enum State {
         cookie_key: Zeroizing<[u8; 32]>,
         hello_nonce: u64,
     },
+    /// INITIATE verified; the authenticator decides about the client key.
+    Authenticating(Box<Verified>),
     Active(Session),
     Failed,
+}
+
+/// What a verified INITIATE gave: enough to send READY once the client is accepted.
+struct Verified {
+    key: BoxKey,
+    client_key: PublicKey,
+    /// The client's INITIATE short nonce.
+    short: u64,
+    metadata: Metadata,
 }
 
 impl State {
@@ -45,6 +56,7 @@ impl State {
         match self {
             State::ExpectHello => "expecting HELLO",
             State::ExpectInitiate { .. } => "expecting INITIATE",
+            State::Authenticating(_) => "authenticating",
             State::Active(_) => "active",
             State::Failed => "failed",
         }
@@ -60,6 +72,8 @@ pub struct CurveServer {
     metadata: Bytes,
     /// The client's long-term public key, once authorized.
     client_key: Option<PublicKey>,
+    /// An authenticator (ZAP) decides instead of the config's `Authorizer`.
+    authenticate: bool,
 }
 
 impl fmt::Debug for CurveServer {
@@ -91,6 +105,7 @@ impl CurveServer {
             state: State::ExpectHello,
             metadata: Bytes::new(),
             client_key: None,
+            authenticate: false,
         }
     }
 
@@ -179,8 +194,7 @@ impl CurveServer {
         cookie_key: &[u8; 32],
         hello_nonce: u64,
         body: &[u8],
-        out: &mut Vec<Frame>,
-    ) -> Result<(State, Metadata), CurveError> {
+    ) -> Result<Verified, CurveError> {
         if body.len() < INITIATE_MIN_LEN {
             return Err(CurveError::Malformed {
                 command: "INITIATE",
@@ -236,10 +250,26 @@ impl CurveServer {
         let metadata = Metadata::decode(&Bytes::copy_from_slice(
             plain.get(128..).unwrap_or_default(),
         ))?;
-        if !self.config.authorizer.allows(&client_key) {
-            return Err(CurveError::Unauthorized { client_key });
-        }
+        Ok(Verified {
+            key,
+            client_key,
+            short,
+            metadata,
+        })
+    }
 
+    /// READY for an accepted client: the session starts.
+    fn ready(
+        &mut self,
+        verified: Verified,
+        out: &mut Vec<Frame>,
+    ) -> Result<(State, Metadata), CurveError> {
+        let Verified {
+            key,
+            client_key,
+            short,
+            metadata,
+        } = verified;
         // READY: Box[metadata](S'->C'), our first short nonce.
         let mut nonces = NonceCounter::new();
         let ours = nonces.take()?;
@@ -275,13 +305,30 @@ impl CurveServer {
                 cookie_key,
                 hello_nonce,
             } if raw.is("INITIATE") => {
-                let (state, metadata) = self.initiate(&cookie_key, hello_nonce, body, out)?;
+                let verified = self.initiate(&cookie_key, hello_nonce, body)?;
+                if self.authenticate {
+                    let credentials = vec![Bytes::copy_from_slice(&verified.client_key)];
+                    self.state = State::Authenticating(Box::new(verified));
+                    return Ok(Progress::Authenticate(ZapRequest {
+                        mechanism: MechanismName::CURVE,
+                        credentials,
+                    }));
+                }
+                if !self.config.authorizer.allows(&verified.client_key) {
+                    return Err(CurveError::Unauthorized {
+                        client_key: verified.client_key,
+                    }
+                    .into());
+                }
+                let (state, metadata) = self.ready(verified, out)?;
                 self.state = state;
                 Ok(Progress::Done(metadata))
             }
             State::ExpectHello => Err(unexpected_raw(&raw, "HELLO")),
             State::ExpectInitiate { .. } => Err(unexpected_raw(&raw, "INITIATE")),
-            State::Active(_) | State::Failed => Err(unexpected_raw(&raw, "no handshake command")),
+            State::Authenticating(_) | State::Active(_) | State::Failed => {
+                Err(unexpected_raw(&raw, "no handshake command"))
+            }
         }
     }
 }
@@ -315,6 +362,27 @@ impl Mechanism for CurveServer {
         self.on_command_inner(&body, out)
     }
 
+    fn enable_authenticator(&mut self) {
+        self.authenticate = true;
+    }
+
+    fn auth_reply(
+        &mut self,
+        reply: &ZapReply,
+        out: &mut Vec<Frame>,
+    ) -> Result<Progress, HandshakeError> {
+        let State::Authenticating(verified) = std::mem::replace(&mut self.state, State::Failed)
+        else {
+            return Err(HandshakeError::NoAuthPending);
+        };
+        if let Some(refusal) = reply.refusal() {
+            return Err(refusal);
+        }
+        let (state, metadata) = self.ready(*verified, out)?;
+        self.state = state;
+        Ok(Progress::Done(metadata))
+    }
+
     fn encode(&mut self, frame: Frame) -> Result<Frame, HandshakeError> {
         match &mut self.state {
             State::Active(session) => Ok(session.encode(frame)?),
@@ -343,6 +411,9 @@ impl Mechanism for CurveServer {
         match error {
             HandshakeError::Curve(CurveError::Unauthorized { .. }) => {
                 Some(Bytes::from_static(UNAUTHORIZED_REASON.as_bytes()))
+            }
+            HandshakeError::AuthRefused { status, .. } => {
+                Some(Bytes::from_static(status.code().as_bytes()))
             }
             // Like libzmq, answer only an authorization failure; for anything else (a HELLO
             // made for another server key, a bad box) just close: an ERROR is final for a

@@ -1,9 +1,13 @@
 //! `courier-server`: the command-line front of the courier-server library.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use argh::FromArgs;
+use courier_app::auth::{
+    parse_ip_rule, plain_exposure_warning, Authenticator, CurveKeys, IpRule, PasswordFile,
+};
 use courier_app::keys::{default_curve_dir, server_keys, Allowlist, ClientPolicy, KeyError};
 use courier_app::{
     bind_error_message, init_logging, parse_connection_count, parse_duration, parse_frame_count,
@@ -23,6 +27,11 @@ use courier_socket::{Endpoint, Options, Security};
 /// whose public key is in CURVE_DIR/authorized_clients/*.key may connect (the directory is
 /// re-read when it changes, or on SIGHUP). `courier-server keygen` creates the server's key
 /// pair in the format pyzmq's zmq.auth uses.
+///
+/// With --plain-passwords, clients log in with a user name and password (ZeroMQ PLAIN, as
+/// libzmq's): PLAIN sends the password in the clear, so use it only on trusted networks.
+/// --allow-ip and --deny-ip filter clients by address under every mechanism, as pyzmq's
+/// Authenticator does.
 #[derive(FromArgs, Debug)]
 struct Args {
     /// endpoint to listen on (default tcp://127.0.0.1:5556; tcp://*:5556 for every interface,
@@ -143,6 +152,21 @@ struct Args {
     #[argh(switch)]
     allow_any_client: bool,
 
+    /// enable PLAIN: FILE holds one user:password per line (# comments and blank lines
+    /// allowed; re-read when it changes). Passwords cross the network in the clear
+    #[argh(option)]
+    plain_passwords: Option<PathBuf>,
+
+    /// accept clients only from this address or CIDR block (repeatable; e.g. 127.0.0.2,
+    /// 10.0.0.0/8, ::1); the allow list wins over --deny-ip
+    #[argh(option, from_str_fn(parse_ip_rule))]
+    allow_ip: Vec<IpRule>,
+
+    /// refuse clients from this address or CIDR block (repeatable); with no --allow-ip,
+    /// every other address is accepted
+    #[argh(option, from_str_fn(parse_ip_rule))]
+    deny_ip: Vec<IpRule>,
+
     /// log debug details (each message received, each HELLO sent); RUST_LOG overrides
     #[argh(switch, short = 'v')]
     verbose: bool,
@@ -177,6 +201,14 @@ fn curve_security(args: &Args) -> (Security, Option<Allowlist>) {
     (keys.security, keys.allowlist)
 }
 
+fn join(rules: &[IpRule]) -> String {
+    rules
+        .iter()
+        .map(IpRule::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn main() {
     let args: Args = Cli::new(env!("CARGO_BIN_NAME"), env!("CARGO_PKG_VERSION"))
         .with_keygen("server")
@@ -188,12 +220,44 @@ fn main() {
     if args.max_message_size == 0 {
         usage_error("--max-message-size must be more than zero");
     }
+    if args.curve && args.plain_passwords.is_some() {
+        usage_error(
+            "--curve and --plain-passwords cannot be combined: a server uses one mechanism",
+        );
+    }
     init_logging(args.verbose);
+    // Every decision about a client goes through one authenticator (pyzmq's semantics): the
+    // address rules, then the mechanism's check. The CURVE allowlist is one use of it.
+    let auth = Authenticator::new();
+    auth.allow(args.allow_ip.iter().copied());
+    auth.deny(args.deny_ip.iter().copied());
+    let mut use_auth = !args.allow_ip.is_empty() || !args.deny_ip.is_empty();
+    let mut password_file = None;
     let (security, allowlist) = if args.curve {
-        curve_security(&args)
+        let (security, allowlist) = curve_security(&args);
+        let keys = match &allowlist {
+            Some(list) => CurveKeys::Directory(list.clone()),
+            None => CurveKeys::Any,
+        };
+        auth.configure_curve("*", keys);
+        use_auth = true;
+        (security, allowlist)
+    } else if let Some(path) = &args.plain_passwords {
+        let file = PasswordFile::load(path, "*", &auth).unwrap_or_else(|e| usage_error(e));
+        password_file = Some(file);
+        use_auth = true;
+        if let Some(warning) = plain_exposure_warning(&args.bind) {
+            log::warn!("{warning}");
+        }
+        (Security::PlainServer, None)
     } else {
         (Security::Null, None)
     };
+    if !args.allow_ip.is_empty() {
+        log::info!("accepting clients only from: {}", join(&args.allow_ip));
+    } else if !args.deny_ip.is_empty() {
+        log::info!("refusing clients from: {}", join(&args.deny_ip));
+    }
     let config = ServerConfig {
         bind: args.bind,
         interval: args.interval,
@@ -217,6 +281,8 @@ fn main() {
             send_hwm: args.send_hwm,
             linger: args.linger,
             security,
+            authenticator: use_auth
+                .then(|| Arc::new(auth.clone()) as Arc<dyn courier_socket::Authenticator>),
             ..Options::default()
         },
     };
@@ -227,6 +293,11 @@ fn main() {
         if let Some(list) = allowlist {
             server.every(Duration::from_secs(1), move |_| {
                 list.refresh();
+            });
+        }
+        if let Some(mut file) = password_file {
+            server.every(Duration::from_secs(1), move |_| {
+                file.refresh();
             });
         }
         server.bind().await?.run(shutdown).await

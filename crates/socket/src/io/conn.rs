@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use courier_proto::connection::{Connection, ConnectionConfig, Event, Timers};
+use courier_proto::mechanism::ZapRequest;
 use courier_proto::message::Multipart;
 use mio::Token;
 
 use super::{After, ConnHandle, Ctx, Followup, Stream};
+use crate::auth::{address_only, Properties, ReplySlot, ZapRequestFull};
 use crate::core::{AddressSlot, Core, HandshakeSlot, LiveGuard};
 use crate::event::{DropReason, Reason, SocketEvent};
 use crate::outbox::count_within;
@@ -99,6 +101,8 @@ pub(crate) struct Conn {
     /// The connector that made this connection.
     origin: Option<(usize, u64)>,
     started: Instant,
+    /// The authenticator's answer, once its worker has it (None: no request out).
+    auth_pending: Option<ReplySlot>,
 }
 
 impl Conn {
@@ -120,6 +124,7 @@ impl Conn {
             heartbeat_timeout: options.heartbeat_timeout,
             heartbeat_ttl: options.heartbeat_ttl,
         };
+        config.authenticate = options.authenticator.is_some();
         let proto = Connection::new(config, options.security.mechanism(), now);
         let conn_id = core.next_conn_id();
         Conn {
@@ -152,6 +157,7 @@ impl Conn {
             stopped: false,
             origin,
             started: now,
+            auth_pending: None,
         }
     }
 
@@ -274,6 +280,7 @@ impl Conn {
 
     /// Reads while there is data, room in the receive queue and budget left.
     fn read(&mut self, token: usize, ctx: &mut Ctx) -> Result<(), Reason> {
+        self.poll_auth(ctx.now());
         // Deliver what waited for room first.
         if !self.pending.is_empty() {
             let delivered = self.deliver()?;
@@ -284,6 +291,11 @@ impl Conn {
         }
         let mut budget = READ_BUDGET;
         while self.readable && self.closing.is_none() {
+            if self.proto.awaiting_auth() {
+                // Nothing more is read until the authenticator answers (TCP pushes back);
+                // `readable` stays set, so reading resumes when the answer wakes us.
+                break;
+            }
             if budget == 0 {
                 ctx.run_again(token, self.gen);
                 break;
@@ -414,9 +426,55 @@ impl Conn {
         Ok(())
     }
 
+    /// Goes on with the handshake once the authenticator has answered.
+    fn poll_auth(&mut self, now: Instant) {
+        let Some(slot) = &self.auth_pending else {
+            return;
+        };
+        let Some(reply) = crate::core::lock(slot).take() else {
+            return;
+        };
+        self.auth_pending = None;
+        if self.closing.is_some() {
+            return;
+        }
+        let result = self.proto.auth_reply(reply, &mut self.buf, now);
+        self.proto.take_events(&mut self.events);
+        self.handle_events(now);
+        if let Err(e) = result {
+            self.fail(e.into(), now);
+        }
+    }
+
+    /// Hands an authentication request to a worker (never run here: it may block).
+    fn ask_authenticator(&mut self, request: ZapRequest, now: Instant) {
+        let (Some(authenticator), Some(handle)) =
+            (self.core.options.authenticator.clone(), &self.handle)
+        else {
+            // A request with no authenticator configured cannot happen (the connection asks
+            // only with one); refuse rather than hang.
+            self.fail(Reason::Refused("no authenticator configured".into()), now);
+            return;
+        };
+        let options = &self.core.options;
+        let full = ZapRequestFull {
+            domain: options.zap_domain.clone(),
+            address: address_only(&self.peer_addr),
+            routing_id: options.routing_id.clone(),
+            mechanism: request.mechanism,
+            credentials: request.credentials,
+        };
+        self.auth_pending = Some(crate::auth::submit(
+            authenticator,
+            full,
+            handle.waker().clone(),
+        ));
+    }
+
     fn handle_events(&mut self, now: Instant) {
         while let Some(event) = self.events.pop_front() {
             match event {
+                Event::AuthRequest(request) => self.ask_authenticator(request, now),
                 Event::HandshakeComplete(peer) => {
                     let Some(handle) = self.handle.clone() else {
                         continue;
@@ -426,6 +484,16 @@ impl Conn {
                             if let Some(g) = &mut self.guards {
                                 g.handshake = None;
                             }
+                            self.core.pattern.set_properties(
+                                self.conn_id,
+                                &att.routing_id,
+                                Properties {
+                                    user_id: peer.user_id.clone(),
+                                    peer_address: address_only(&self.peer_addr),
+                                    metadata: peer.metadata.clone(),
+                                    auth_metadata: peer.auth_metadata.clone(),
+                                },
+                            );
                             self.core.emit(SocketEvent::HandshakeSucceeded {
                                 peer_addr: self.peer_addr.clone(),
                                 routing_id: att.routing_id.clone(),

@@ -150,7 +150,11 @@ impl Connector {
         addrs.reverse();
         let mut last = None;
         while let Some(addr) = addrs.pop() {
-            match Stream::connect_tcp(addr) {
+            let started = match self.endpoint.source() {
+                Some(source) => Stream::connect_tcp_from(addr, source),
+                None => Stream::connect_tcp(addr),
+            };
+            match started {
                 Ok(stream) => {
                     addrs.reverse();
                     return self.connecting(token, stream, addrs, ctx, follow);

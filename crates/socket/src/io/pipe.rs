@@ -54,6 +54,8 @@ impl End {
             identity: self.core.options.routing_id.clone(),
             metadata: Metadata::new(),
             public_key: None,
+            user_id: bytes::Bytes::new(),
+            auth_metadata: Metadata::new(),
         }
     }
 

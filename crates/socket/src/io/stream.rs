@@ -23,6 +23,26 @@ impl Stream {
         Ok(Stream::Tcp(mio::net::TcpStream::connect(addr)?))
     }
 
+    /// Starts a non-blocking TCP connect from the local address `source` (bound first, as
+    /// libzmq does for `tcp://SRC;HOST:PORT`). mio cannot bind a stream before connecting
+    /// it, so the socket is made with socket2 and handed to mio.
+    pub fn connect_tcp_from(addr: SocketAddr, source: SocketAddr) -> io::Result<Stream> {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&source.into())?;
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            // Non-blocking: the connect completes when the stream becomes writable.
+            #[cfg(unix)]
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        let std_stream: std::net::TcpStream = socket.into();
+        Ok(Stream::Tcp(mio::net::TcpStream::from_std(std_stream)))
+    }
+
     /// Starts a non-blocking connect to a Unix domain socket.
     #[cfg(unix)]
     pub fn connect_unix(path: &std::path::Path) -> io::Result<Stream> {
