@@ -1582,6 +1582,7 @@ fn close_and_wait_logged(
 fn partial_frames_case(
     case: &'static str,
     target: Target,
+    check: bool,
     conns: usize,
     frame: u64,
     hold: u64,
@@ -1615,7 +1616,7 @@ fn partial_frames_case(
         held.cpu_fraction() * 100.0
     );
     let figures = st.measure(from, mon, outcome);
-    if st.courier() {
+    if check && st.courier() {
         st.assert_served(&figures);
         let growth = figures.report.rss_growth();
         assert!(
@@ -1650,10 +1651,11 @@ fn partial_frames_case(
     figures
 }
 
-fn case_a(target: Target) -> Figures {
+fn case_a(target: Target, check: bool) -> Figures {
     partial_frames_case(
         "a 40 x 59 of 60 MiB",
         target,
+        check,
         40,
         60 * MIB,
         59 * MIB,
@@ -1661,13 +1663,14 @@ fn case_a(target: Target) -> Figures {
     )
 }
 
-fn case_b(target: Target) -> Figures {
+fn case_b(target: Target, check: bool) -> Figures {
     // 1000 connections over 8 source addresses: 125 each, under the default of 256 per
     // address, so the budget is what holds them.
     let sources: Vec<Ipv4Addr> = (20..28).map(|i| Ipv4Addr::new(127, 0, 0, i)).collect();
     partial_frames_case(
         "b 1000 x 2 of 3 MiB",
         target,
+        check,
         1000,
         3 * MIB,
         2 * MIB,
@@ -1676,7 +1679,7 @@ fn case_b(target: Target) -> Figures {
 }
 
 /// Case c: CURVE handshake floods from 4 processes while 100 CURVE clients are served.
-fn case_c(target: Target) -> Figures {
+fn case_c(target: Target, check: bool) -> Figures {
     const GOOD: usize = 100;
     const FLOODERS: usize = 4;
     const FLOOD_FOR: u64 = 10;
@@ -1730,7 +1733,7 @@ fn case_c(target: Target) -> Figures {
          ({rate:.0}/s), {failed} failed, {timeouts} timed out; {GOOD} CURVE clients served"
     );
     let figures = st.measure(from, mon, outcome);
-    if st.courier() {
+    if check && st.courier() {
         st.assert_served(&figures);
         // The flood got through: the server did handshake work all along.
         assert!(
@@ -1743,7 +1746,7 @@ fn case_c(target: Target) -> Figures {
 }
 
 /// Case d: one address opens connections until refused while another's still get in.
-fn case_d(target: Target) -> Figures {
+fn case_d(target: Target, check: bool) -> Figures {
     const LIMIT: usize = 256; // courier-server's default --max-per-address
     const MORE: usize = 20;
     let flooder = Ipv4Addr::new(127, 0, 0, 30);
@@ -1816,7 +1819,7 @@ fn case_d(target: Target) -> Figures {
         )
     };
     let figures = st.measure(from, mon, outcome);
-    if st.courier() {
+    if check && st.courier() {
         st.assert_served(&figures);
         assert_eq!(
             held.len(),
@@ -1849,7 +1852,7 @@ fn case_d(target: Target) -> Figures {
 }
 
 /// Case e: a frame trickled one byte a second.
-fn case_e(target: Target) -> Figures {
+fn case_e(target: Target, check: bool) -> Figures {
     const STALL: Duration = Duration::from_secs(3);
     const WATCH: Duration = Duration::from_secs(12);
     let mut st = Stage::start(
@@ -1874,10 +1877,15 @@ fn case_e(target: Target) -> Figures {
     let took = started.elapsed();
     let _ = raw.stream.shutdown(Shutdown::Both);
     let sent = writer.join().unwrap();
+    let stalled = st
+        .server
+        .wait_line(about(&raw.local, "stalled: a partial message of"), AFTER)
+        .is_some();
     let outcome = if closed.is_closed() {
         format!(
-            "closed {:.1} s after the header ({sent} bytes trickled): {closed:?}",
-            took.as_secs_f64()
+            "closed {:.1} s after the header ({sent} bytes trickled){}",
+            took.as_secs_f64(),
+            if stalled { ", logged as stalled" } else { "" }
         )
     } else {
         format!(
@@ -1886,7 +1894,7 @@ fn case_e(target: Target) -> Figures {
         )
     };
     let figures = st.measure(from, mon, outcome);
-    if st.courier() {
+    if check && st.courier() {
         st.assert_served(&figures);
         assert!(closed.is_closed(), "still open after {took:?}");
         let line = st
@@ -1905,7 +1913,7 @@ fn case_e(target: Target) -> Figures {
 
 #[test]
 fn r2a_forty_connections_holding_59_mib_stay_within_the_budget() {
-    case_a(Target::Courier);
+    case_a(Target::Courier, true);
 }
 
 /// Four senders of 59 MiB of a 60 MiB frame against a 16 MiB budget, pushed until TCP holds
@@ -2000,22 +2008,22 @@ fn r2a3_senders_held_back_by_the_budget_do_not_make_the_server_spin() {
             share kept for small messages included (good clients starve: 7.4 s gap, dropped \
             as stale), and RSS reaches 6.6 times the budget (zero-filled read room not counted)"]
 fn r2b_a_thousand_connections_holding_2_mib_stay_within_the_budget() {
-    case_b(Target::Courier);
+    case_b(Target::Courier, true);
 }
 
 #[test]
 fn r2c_curve_handshake_flood_does_not_starve_established_clients() {
-    case_c(Target::Courier);
+    case_c(Target::Courier, true);
 }
 
 #[test]
 fn r2d_one_address_at_its_slot_limit_does_not_keep_others_out() {
-    case_d(Target::Courier);
+    case_d(Target::Courier, true);
 }
 
 #[test]
 fn r2e_a_frame_trickled_a_byte_a_second_is_closed_as_stalled() {
-    case_e(Target::Courier);
+    case_e(Target::Courier, true);
 }
 
 /// The figures of RELIABILITY.md: every round-2 case against courier-server and against the
@@ -2024,11 +2032,12 @@ fn r2e_a_frame_trickled_a_byte_a_second_is_closed_as_stalled() {
 #[test]
 #[ignore = "several minutes, and the pyzmq runs take about 2.5 GB of RAM: the figures of RELIABILITY.md"]
 fn reliability_table() {
-    let cases: [fn(Target) -> Figures; 5] = [case_a, case_b, case_c, case_d, case_e];
+    let cases: [fn(Target, bool) -> Figures; 5] = [case_a, case_b, case_c, case_d, case_e];
     let mut rows = Vec::new();
     for case in cases {
         for target in [Target::Courier, Target::Libzmq] {
-            rows.push(case(target).row());
+            // Figures only: courier-server's bounds are asserted by the r2* tests.
+            rows.push(case(target, false).row());
         }
     }
     eprintln!(
