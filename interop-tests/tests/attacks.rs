@@ -1762,7 +1762,7 @@ fn curve_flood_case(case: &'static str, target: Target, check: bool, flood: Floo
             }
         }
         let mut reasons: Vec<_> = reasons.into_iter().collect();
-        reasons.sort_by(|a, b| b.1.cmp(&a.1));
+        reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
         let limited = st
             .server
             .lines_so_far()
