@@ -1122,14 +1122,14 @@ fn i_peer_silent_after_a_ping_ttl_is_closed() {
 // ===========================================================================
 //
 // Each case is written once for two servers: `Target::Courier`
-// (courier-server), on which the tests assert, and `Target::Libzmq` (the
-// pyzmq servers of interop-tests/python: ref_server.py, curve_server.py),
-// which only the ignored `reliability_table` runs, to print the figures of
-// RELIABILITY.md side by side. Good clients are courier-clients saying HELLO
-// at 1 Hz to a server that says HELLO to each of them at 1 Hz (`--interval
-// 1s`, `--stale-after 5s`); their worst gap between two HELLOs received,
-// from the start of the attack to one second after it, must stay under
-// [`GOOD_GAP`].
+// (courier-server), on which the r2* tests assert (`check`), and
+// `Target::Libzmq` (the pyzmq servers of interop-tests/python: ref_server.py,
+// curve_server.py), which only the ignored `reliability_table` runs, without
+// assertions, to print the figures of RELIABILITY.md side by side. Good
+// clients are courier-clients saying HELLO at 1 Hz to a server that says
+// HELLO to each of them at 1 Hz (`--interval 1s`, `--stale-after 5s`); their
+// worst gap between two HELLOs received, from the start of the attack to its
+// end, must stay under [`GOOD_GAP`].
 
 /// Longest allowed gap between two HELLOs at a good client (one is due every second).
 const GOOD_GAP: f64 = 1.5;
