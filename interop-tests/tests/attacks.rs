@@ -18,20 +18,26 @@
 //!   the server logged why, on the line naming that connection's address.
 //!
 //! Measured figures are printed to stderr (`--nocapture` shows them).
+//!
+//! The round-2 cases (`r2*`, issue #15: the receive-memory budget, handshake
+//! floods, connection slots per address, stalled messages) run with good
+//! clients at 1 Hz and are written once for courier-server and for the pyzmq
+//! servers: see the section "Round 2" below, and RELIABILITY.md for the
+//! figures of both (`reliability_table`, ignored).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
-use std::net::Shutdown;
-use std::path::PathBuf;
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use courier_interop_tests::{
-    cargo_bin, free_port, log_timestamp, proc_fd_count, random_bytes, tcp_endpoint, workspace_root,
-    zmtp, Closed, Peer, RawPeer, ResourceMonitor, ResourceReport,
+    cargo_bin, free_port, log_timestamp, make_keys, proc_fd_count, random_bytes, tcp_endpoint,
+    workspace_root, zmtp, Closed, Peer, RawPeer, ResourceMonitor, ResourceReport,
 };
 
 /// Upper bound of every single wait.
@@ -1108,4 +1114,1004 @@ fn i_peer_silent_after_a_ping_ttl_is_closed() {
     );
     s.verdict(from, mon, 8 * MIB);
     s.finish();
+}
+
+// ===========================================================================
+// Round 2 (issue #15): the receive-memory budget, handshake floods,
+// connection slots per address, stalled messages
+// ===========================================================================
+//
+// Each case is written once for two servers: `Target::Courier`
+// (courier-server), on which the r2* tests assert (`check`), and
+// `Target::Libzmq` (the pyzmq servers of interop-tests/python: ref_server.py,
+// curve_server.py), which only the ignored `reliability_table` runs, without
+// assertions, to print the figures of RELIABILITY.md side by side. Good
+// clients are courier-clients saying HELLO at 1 Hz to a server that says
+// HELLO to each of them at 1 Hz (`--interval 1s`, `--stale-after 5s`); their
+// worst gap between two HELLOs received, from the start of the attack to its
+// end, must stay under [`GOOD_GAP`].
+
+/// Longest allowed gap between two HELLOs at a good client (one is due every second).
+const GOOD_GAP: f64 = 1.5;
+/// courier-server's receive-memory budget (`--max-buffered`): its default, passed explicitly
+/// so that the bounds below say what they rest on. The machine the suite was written for (2
+/// cores, 24 GB) affords it and the senders easily: a sender writes one shared 256 KiB chunk
+/// over and over, so the test process holds nothing per connection.
+const BUDGET: u64 = 128 * MIB;
+const BUDGET_FLAG: &str = "128MiB";
+/// The fixed overhead on top of the budget allowed in cases a and b: buffers not counted
+/// against the budget (per-connection read room, the allocator's slack).
+const BUDGET_SLACK: u64 = 48 * MIB;
+
+/// The server under attack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    Courier,
+    Libzmq,
+}
+
+impl Target {
+    fn name(self) -> &'static str {
+        match self {
+            Target::Courier => "courier-server",
+            Target::Libzmq => "pyzmq (libzmq 4.3)",
+        }
+    }
+}
+
+/// What a round-2 case measured: one row of RELIABILITY.md.
+struct Figures {
+    case: &'static str,
+    target: Target,
+    report: ResourceReport,
+    worst_gap: f64,
+    outcome: String,
+}
+
+impl Figures {
+    fn print(&self) {
+        eprintln!(
+            "[{}] {}: server {}; good clients' worst HELLO gap {:.2}s; {}",
+            self.case,
+            self.target.name(),
+            self.report,
+            self.worst_gap,
+            self.outcome
+        );
+    }
+
+    fn row(&self) -> String {
+        format!(
+            "| {} | {} | {:.0} MiB (+{:.0} MiB) | {:.0}% ({:.1} s of CPU in {:.1} s) | {:.2} s | {} |",
+            self.case,
+            self.target.name(),
+            mib(self.report.rss_peak),
+            mib(self.report.rss_growth()),
+            self.report.cpu_fraction() * 100.0,
+            self.report.cpu.as_secs_f64(),
+            self.report.wall.as_secs_f64(),
+            self.worst_gap,
+            self.outcome
+        )
+    }
+}
+
+/// A TCP connection to 127.0.0.1:`port` from the loopback address `source`, so that the
+/// server sees several source addresses.
+fn connect_from(source: Ipv4Addr, port: u16) -> RawPeer {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+        .expect("a TCP socket");
+    socket
+        .bind(&SocketAddr::from((source, 0)).into())
+        .unwrap_or_else(|e| panic!("cannot bind to {source}: {e}"));
+    socket
+        .connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)).into(), WAIT)
+        .unwrap_or_else(|e| panic!("cannot connect from {source} to port {port}: {e}"));
+    let stream: TcpStream = socket.into();
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+    let local = stream
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    RawPeer {
+        stream,
+        inbuf: Vec::new(),
+        local,
+    }
+}
+
+/// CURVE keys in a fresh directory: the server's pair, and `good` and `flood` client pairs,
+/// both allowed (`authorized_clients/`).
+fn stage_keys(label: &str) -> PathBuf {
+    make_keys(label, &["server", "good", "flood"], &["good", "flood"])
+}
+
+fn path_str(p: &Path) -> String {
+    p.to_str().expect("a UTF-8 path").to_owned()
+}
+
+/// A good courier-client: HELLO every second, with the `good` key pair if `curve` is given.
+fn spawn_good_client(port: u16, identity: &str, curve: Option<&Path>) -> Peer {
+    let endpoint = tcp_endpoint(port);
+    let mut cmd = Command::new(cargo_bin("courier-client"));
+    cmd.env_remove("RUST_LOG").args([
+        "--connect",
+        &endpoint,
+        "--identity",
+        identity,
+        "--interval",
+        "1s",
+    ]);
+    if let Some(dir) = curve {
+        cmd.args(["--curve", "--key-name", "good", "--curve-dir"])
+            .arg(dir);
+    }
+    let mut client = Peer::spawn(cmd, identity);
+    let connecting = format!("connecting to {endpoint} (");
+    client.expect_line(
+        |l| log_msg(l, CLIENT).is_some_and(|m| m.starts_with(connecting.as_str())),
+        WAIT,
+    );
+    client
+}
+
+/// Largest gap between HELLOs at `client` within `[from, to]`, like [`hello_gap`], without
+/// failing when no HELLO comes after `to` (a pyzmq server may have dropped the client): then
+/// the gap runs to the end of the wait.
+fn soft_gap(client: &mut Peer, from: f64, to: f64) -> f64 {
+    let greeted_after = client
+        .wait_line(
+            |l| is_hello(l) && log_timestamp(l).is_some_and(|t| t > to),
+            Duration::from_secs(3),
+        )
+        .is_some();
+    let end = if greeted_after { to } else { epoch() };
+    let mut edges = vec![from];
+    edges.extend(
+        client
+            .lines_so_far()
+            .iter()
+            .filter(|l| is_hello(l))
+            .filter_map(|l| log_timestamp(l))
+            .filter(|t| *t >= from && *t <= to),
+    );
+    edges.push(end);
+    edges.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
+}
+
+/// A server (courier-server or pyzmq) with good clients that are being greeted.
+struct Stage {
+    case: &'static str,
+    target: Target,
+    port: u16,
+    server: Peer,
+    clients: Vec<Peer>,
+}
+
+impl Stage {
+    /// Starts the server (`courier_args` are for courier-server only; CURVE with the keys of
+    /// `curve`) and `clients` good clients, and waits until each has been greeted twice.
+    fn start(
+        case: &'static str,
+        target: Target,
+        courier_args: &[&str],
+        curve: Option<&Path>,
+        clients: usize,
+    ) -> Stage {
+        let port = port();
+        let endpoint = tcp_endpoint(port);
+        let server = match (target, curve) {
+            (Target::Courier, _) => {
+                let mut cmd = Command::new(cargo_bin("courier-server"));
+                cmd.env_remove("RUST_LOG").args([
+                    "--bind",
+                    &endpoint,
+                    "--interval",
+                    "1s",
+                    "--stale-after",
+                    "5s",
+                ]);
+                if let Some(dir) = curve {
+                    cmd.args(["--curve", "--curve-dir"]).arg(dir);
+                }
+                cmd.args(courier_args);
+                let mut server = Peer::spawn(cmd, "courier-server");
+                let listening = format!("listening on {endpoint} (");
+                server.expect_line(
+                    |l| log_msg(l, SERVER).is_some_and(|m| m.starts_with(listening.as_str())),
+                    WAIT,
+                );
+                server
+            }
+            (Target::Libzmq, None) => {
+                let mut server = Peer::python(
+                    "ref_server.py",
+                    [
+                        "--bind",
+                        &endpoint,
+                        "--interval",
+                        "1",
+                        "--stale-after",
+                        "5",
+                        "--no-monitor",
+                    ],
+                    "ref_server.py",
+                );
+                server.expect_event("listening", &[], WAIT);
+                server
+            }
+            (Target::Libzmq, Some(dir)) => {
+                let mut server = Peer::python(
+                    "curve_server.py",
+                    [
+                        "--bind".to_owned(),
+                        endpoint.clone(),
+                        "--secret-file".to_owned(),
+                        path_str(&dir.join("server.key_secret")),
+                        "--allow-dir".to_owned(),
+                        path_str(&dir.join("authorized_clients")),
+                        "--interval".to_owned(),
+                        "1".to_owned(),
+                        "--stale-after".to_owned(),
+                        "5".to_owned(),
+                        "--duration".to_owned(),
+                        "3600".to_owned(),
+                    ],
+                    "curve_server.py",
+                );
+                server.expect_event("listening", &[], WAIT);
+                server
+            }
+        };
+        let mut clients: Vec<Peer> = (0..clients)
+            .map(|i| spawn_good_client(port, &format!("good-{i}"), curve))
+            .collect();
+        for c in &mut clients {
+            expect_hellos(c, 2);
+        }
+        Stage {
+            case,
+            target,
+            port,
+            server,
+            clients,
+        }
+    }
+
+    fn courier(&self) -> bool {
+        self.target == Target::Courier
+    }
+
+    /// Stops monitoring (the attack is over) and measures: the server's resources and the good
+    /// clients' worst HELLO gap from `from` to now.
+    fn measure(&mut self, from: f64, mon: ResourceMonitor, outcome: String) -> Figures {
+        let report = mon.finish();
+        let to = epoch();
+        if let Some(status) = self.server.try_wait() {
+            self.server.fail(&format!("server exited: {status}"));
+        }
+        let worst_gap = self
+            .clients
+            .iter_mut()
+            .map(|c| soft_gap(c, from, to))
+            .fold(0.0, f64::max);
+        let figures = Figures {
+            case: self.case,
+            target: self.target,
+            report,
+            worst_gap,
+            outcome,
+        };
+        figures.print();
+        figures
+    }
+
+    /// Asserts what every case asks of courier-server: alive throughout, good clients' gaps
+    /// under [`GOOD_GAP`].
+    fn assert_served(&mut self, f: &Figures) {
+        assert!(
+            f.report.alive_throughout,
+            "{}: server died during the attack",
+            f.case
+        );
+        if f.worst_gap > GOOD_GAP {
+            self.server.fail(&format!(
+                "{}: a good client went {:.3}s without HELLO (limit {GOOD_GAP}s)",
+                f.case, f.worst_gap
+            ));
+        }
+    }
+
+    /// SIGTERM to all; courier-server must exit cleanly.
+    fn finish(mut self) {
+        for c in &mut self.clients {
+            c.terminate();
+        }
+        if self.courier() {
+            self.server.terminate();
+            let status = self.server.expect_exit(GRACE);
+            if !status.success() {
+                self.server
+                    .fail(&format!("exit status {status} after SIGTERM (want 0)"));
+            }
+        } else {
+            let _ = self.server.shutdown(GRACE);
+        }
+        for c in &mut self.clients {
+            let _ = c.wait_exit(GRACE);
+        }
+    }
+}
+
+/// What [`push_partial_frames`] achieved.
+struct Pushed {
+    /// Body bytes written per connection.
+    sent: Vec<u64>,
+    /// Connections the server closed (write error).
+    closed: usize,
+    took: Duration,
+}
+
+impl Pushed {
+    fn total(&self) -> u64 {
+        self.sent.iter().sum()
+    }
+    fn complete(&self, hold: u64) -> usize {
+        self.sent.iter().filter(|s| **s >= hold).count()
+    }
+}
+
+/// Announces a `frame`-byte data frame on each (handshaken) connection and writes the first
+/// `hold` bytes of its body, round robin and without blocking, until each connection has
+/// written them, or nothing has moved for `quiet` (TCP pushes back: the server stopped
+/// reading), or `limit` has passed. The frames are never finished.
+fn push_partial_frames(
+    conns: &mut [RawPeer],
+    frame: u64,
+    hold: u64,
+    quiet: Duration,
+    limit: Duration,
+) -> Pushed {
+    let chunk = vec![0x5au8; 256 * 1024];
+    for raw in conns.iter_mut() {
+        raw.send(&zmtp::header(0, frame)).unwrap();
+        raw.stream.set_nonblocking(true).unwrap();
+    }
+    let start = Instant::now();
+    let mut sent = vec![0u64; conns.len()];
+    let mut dead = vec![false; conns.len()];
+    let mut last_progress = Instant::now();
+    loop {
+        let mut progress = false;
+        for ((raw, sent), dead) in conns.iter_mut().zip(&mut sent).zip(&mut dead) {
+            if *dead || *sent >= hold {
+                continue;
+            }
+            let n = usize::try_from(hold - *sent)
+                .unwrap_or(usize::MAX)
+                .min(chunk.len());
+            match raw.stream.write(&chunk[..n]) {
+                Ok(k) => {
+                    *sent += k as u64;
+                    progress = true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => *dead = true,
+            }
+        }
+        let all_done = sent.iter().zip(&dead).all(|(s, d)| *d || *s >= hold);
+        if progress {
+            last_progress = Instant::now();
+        }
+        if all_done || last_progress.elapsed() > quiet || start.elapsed() > limit {
+            break;
+        }
+        if !progress {
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+    for raw in conns.iter_mut() {
+        let _ = raw.stream.set_nonblocking(false);
+    }
+    Pushed {
+        closed: dead.iter().filter(|d| **d).count(),
+        sent,
+        took: start.elapsed(),
+    }
+}
+
+/// NULL handshakes for `n` connections, from `sources` in turn.
+fn handshaken(port: u16, n: usize, sources: &[Ipv4Addr]) -> Vec<RawPeer> {
+    (0..n)
+        .map(|i| {
+            let mut raw = connect_from(sources[i % sources.len()], port);
+            handshake(&mut raw, None);
+            raw
+        })
+        .collect()
+}
+
+/// Closes the attack connections; courier-server must log each close within [`WAIT`].
+fn close_all(st: &mut Stage, conns: Vec<RawPeer>) {
+    if let Err(missing) = close_and_wait_logged(st, conns, WAIT) {
+        st.server.fail(&format!(
+            "{}: no line about the close of {} attack connections within {WAIT:?}, e.g. {:?}",
+            st.case,
+            missing.len(),
+            missing.first()
+        ));
+    }
+}
+
+/// Closes the attack connections and waits up to `within` for courier-server to log each
+/// close: how long that took, or the addresses it did not log.
+fn close_and_wait_logged(
+    st: &mut Stage,
+    conns: Vec<RawPeer>,
+    within: Duration,
+) -> Result<Duration, Vec<String>> {
+    let addrs: Vec<String> = conns.iter().map(|r| r.local.clone()).collect();
+    for raw in &conns {
+        let _ = raw.stream.shutdown(Shutdown::Both);
+    }
+    drop(conns);
+    let closed_at = Instant::now();
+    if !st.courier() {
+        return Ok(Duration::ZERO);
+    }
+    loop {
+        let logged: HashSet<String> = st
+            .server
+            .lines_so_far()
+            .iter()
+            .filter_map(|l| addr_and_reason(l))
+            .map(|(a, _)| a)
+            .collect();
+        let missing: Vec<String> = addrs
+            .iter()
+            .filter(|a| !logged.contains(*a))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(closed_at.elapsed());
+        }
+        if closed_at.elapsed() > within {
+            return Err(missing);
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Cases a and b: `conns` connections (spread over `sources`) each write `hold` bytes of a
+/// `frame`-byte frame and stop there.
+fn partial_frames_case(
+    case: &'static str,
+    target: Target,
+    check: bool,
+    conns: usize,
+    frame: u64,
+    hold: u64,
+    sources: &[Ipv4Addr],
+) -> Figures {
+    let mut st = Stage::start(case, target, &["--max-buffered", BUDGET_FLAG], None, 1);
+    let pid = st.server.pid();
+    let from = epoch();
+    let mon = ResourceMonitor::start(pid, SAMPLE);
+    let mut raws = handshaken(st.port, conns, sources);
+    let pushed = push_partial_frames(
+        &mut raws,
+        frame,
+        hold,
+        Duration::from_secs(2),
+        Duration::from_secs(60),
+    );
+    // Held for two more seconds, with everything in place: the server must not spin meanwhile.
+    let held = ResourceMonitor::start(pid, SAMPLE);
+    thread::sleep(2 * AFTER);
+    let held = held.finish();
+    let outcome = format!(
+        "{:.0} MiB of {:.0} MiB written in {:.1} s; {} of {conns} connections got all {:.0} MiB \
+         in; {} closed by the server; CPU {:.0}% while they were held",
+        mib(pushed.total()),
+        mib(hold * conns as u64),
+        pushed.took.as_secs_f64(),
+        pushed.complete(hold),
+        mib(hold),
+        pushed.closed,
+        held.cpu_fraction() * 100.0
+    );
+    let figures = st.measure(from, mon, outcome);
+    if check && st.courier() {
+        st.assert_served(&figures);
+        let growth = figures.report.rss_growth();
+        assert!(
+            growth < BUDGET + BUDGET_SLACK,
+            "{case}: RSS grew by {:.1} MiB, over the budget of {} MiB plus {} MiB",
+            mib(growth),
+            BUDGET / MIB,
+            BUDGET_SLACK / MIB
+        );
+        // The budget was reached (the attack was real), and the senders were held back.
+        assert!(
+            growth > BUDGET / 2,
+            "{case}: RSS grew by {:.1} MiB only: the budget was never used",
+            mib(growth)
+        );
+        assert!(
+            pushed.complete(hold) < conns,
+            "{case}: every connection wrote its {} MiB: nothing was held back",
+            hold / MIB
+        );
+        assert_eq!(pushed.closed, 0, "{case}: attack connections were closed");
+        // CPU while they are held back is reported, and bounded in r2a3 (ignored: the engine
+        // spins there today).
+    }
+    // Not `close_all`: a connection paused by the budget notices its peer's close only at the
+    // stall timeout (see r2a2, ignored), so the closes are not waited for here.
+    for raw in &raws {
+        let _ = raw.stream.shutdown(Shutdown::Both);
+    }
+    drop(raws);
+    st.finish();
+    figures
+}
+
+fn case_a(target: Target, check: bool) -> Figures {
+    partial_frames_case(
+        "a 40 x 59 of 60 MiB",
+        target,
+        check,
+        40,
+        60 * MIB,
+        59 * MIB,
+        &[Ipv4Addr::LOCALHOST],
+    )
+}
+
+fn case_b(target: Target, check: bool) -> Figures {
+    // 1000 connections over 8 source addresses: 125 each, under the default of 256 per
+    // address, so the budget is what holds them.
+    let sources: Vec<Ipv4Addr> = (20..28).map(|i| Ipv4Addr::new(127, 0, 0, i)).collect();
+    partial_frames_case(
+        "b 1000 x 2 of 3 MiB",
+        target,
+        check,
+        1000,
+        3 * MIB,
+        2 * MIB,
+        &sources,
+    )
+}
+
+/// How case c floods the CURVE server: 4 processes of one of two pyzmq scripts.
+#[derive(Clone, Copy)]
+enum Flood {
+    /// curve_flood.py: complete handshakes (libzmq does the client's side of each).
+    Handshakes,
+    /// curve_hello_replay.py: replay one captured HELLO over raw TCP (no cryptography on the
+    /// flood's side: the flood is as fast as the server takes it).
+    HelloReplay,
+}
+
+/// Case c: CURVE handshake floods from 4 processes while 100 CURVE clients are served.
+fn curve_flood_case(case: &'static str, target: Target, check: bool, flood: Flood) -> Figures {
+    const GOOD: usize = 100;
+    const FLOODERS: usize = 4;
+    const FLOOD_FOR: u64 = 10;
+    let keys = stage_keys(&format!("attacks-{case}-{target:?}").replace(' ', "-"));
+    let mut st = Stage::start(case, target, &[], Some(keys.as_path()), GOOD);
+    let pid = st.server.pid();
+    let endpoint = tcp_endpoint(st.port);
+    let from = epoch();
+    let mon = ResourceMonitor::start(pid, SAMPLE);
+    let (script, in_flight, done, what) = match flood {
+        Flood::Handshakes => ("curve_flood.py", "8", "ok", "completed CURVE handshakes"),
+        Flood::HelloReplay => (
+            "curve_hello_replay.py",
+            "16",
+            "welcomes",
+            "replayed one HELLO and got a WELCOME",
+        ),
+    };
+    let mut flooders: Vec<Peer> = (0..FLOODERS)
+        .map(|i| {
+            let mut p = Peer::python(
+                script,
+                [
+                    "--connect".to_owned(),
+                    endpoint.clone(),
+                    "--key-file".to_owned(),
+                    path_str(&keys.join("flood.key_secret")),
+                    "--server-key-file".to_owned(),
+                    path_str(&keys.join("server.key")),
+                    "--duration".to_owned(),
+                    FLOOD_FOR.to_string(),
+                    "--in-flight".to_owned(),
+                    in_flight.to_owned(),
+                ]
+                .into_iter()
+                .chain(match flood {
+                    // One source address per process (not the good clients' 127.0.0.1), so
+                    // that the limit per address does not turn most of the flood away.
+                    Flood::HelloReplay => {
+                        vec!["--source".to_owned(), format!("127.0.0.{}", 40 + i)]
+                    }
+                    Flood::Handshakes => Vec::new(),
+                }),
+                &format!("{script}-{i}"),
+            );
+            p.expect_event("started", &[], WAIT);
+            p
+        })
+        .collect();
+    let (mut ok, mut other, mut seconds) = (0u64, 0u64, 0f64);
+    for p in &mut flooders {
+        let exit = p.expect_event("exit", &[], WAIT + Duration::from_secs(FLOOD_FOR));
+        ok += exit[done].as_u64().unwrap_or(0);
+        for key in ["failed", "timeouts", "refused"] {
+            other += exit[key].as_u64().unwrap_or(0);
+        }
+        seconds = seconds.max(exit["seconds"].as_f64().unwrap_or(0.0));
+        if !exit["errors"].is_null() {
+            eprintln!("[{case}] {}: {}", p.name(), exit["errors"]);
+        }
+    }
+    thread::sleep(AFTER);
+    if target == Target::Courier {
+        // What the server said about the flood's connections, most frequent first.
+        let mut reasons: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::new();
+        for l in st.server.lines_so_far() {
+            if let Some((_, r)) = addr_and_reason(&l) {
+                *reasons.entry(r.chars().take(70).collect()).or_default() += 1;
+            }
+        }
+        let mut reasons: Vec<_> = reasons.into_iter().collect();
+        reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
+        let limited = st
+            .server
+            .lines_so_far()
+            .iter()
+            .filter(|l| l.contains(" is at its limit of "))
+            .count();
+        eprintln!(
+            "[{case}] the server's reasons: {:?}; {limited} line(s) about an address at its limit",
+            &reasons[..reasons.len().min(4)]
+        );
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let rate = ok as f64 / seconds.max(1e-9);
+    let outcome = format!(
+        "{FLOODERS} processes {what} {ok} times in {seconds:.1} s ({rate:.0}/s; {other} \
+         failed or refused); {GOOD} CURVE clients served"
+    );
+    let figures = st.measure(from, mon, outcome);
+    if check && st.courier() {
+        st.assert_served(&figures);
+        // The flood got through: the server did handshake work all along.
+        assert!(
+            ok >= 100,
+            "only {ok} flood rounds completed in {seconds:.1} s"
+        );
+    }
+    st.finish();
+    figures
+}
+
+fn case_c(target: Target, check: bool) -> Figures {
+    curve_flood_case("c CURVE handshake flood", target, check, Flood::Handshakes)
+}
+
+fn case_c2(target: Target, check: bool) -> Figures {
+    curve_flood_case("c2 CURVE HELLO replay", target, check, Flood::HelloReplay)
+}
+
+/// Case d: one address opens connections until refused while another's still get in.
+fn case_d(target: Target, check: bool) -> Figures {
+    const LIMIT: usize = 256; // courier-server's default --max-per-address
+    const MORE: usize = 20;
+    let flooder = Ipv4Addr::new(127, 0, 0, 30);
+    let other = Ipv4Addr::new(127, 0, 0, 31);
+    let mut st = Stage::start(
+        "d one address takes its slots",
+        target,
+        &["--max-per-address", &LIMIT.to_string()],
+        None,
+        1,
+    );
+    let pid = st.server.pid();
+    let from = epoch();
+    let mon = ResourceMonitor::start(pid, SAMPLE);
+    let mut held = Vec::new();
+    let mut refused = 0usize;
+    // Until refused (or well past the limit: a server without one never refuses), then MORE.
+    while held.len() < 2 * LIMIT && refused <= MORE {
+        let mut raw = connect_from(flooder, st.port);
+        match raw.null_handshake("DEALER", None, WAIT) {
+            Ok(_) if refused == 0 => held.push(raw),
+            Ok(_) => panic!("{}: accepted again after {refused} refusals", raw.local),
+            Err(e) => {
+                let (closed, got) = raw.wait_closed(WAIT, 4096);
+                assert!(
+                    closed.is_closed() && got == 0,
+                    "{}: handshake failed ({e}) but not refused: {closed:?}, {got} bytes",
+                    raw.local
+                );
+                refused += 1;
+            }
+        }
+    }
+    let refusals_done = epoch();
+    // Another address still gets in, and so does a new good client.
+    let others = handshaken(st.port, 5, &[other]);
+    let mut late = spawn_good_client(st.port, "late", None);
+    let late_greeted = late.wait_line(is_hello, WAIT).is_some();
+    thread::sleep(AFTER);
+    let needle = format!("{flooder} is at its limit of {LIMIT} connections");
+    let logged = st
+        .server
+        .lines_so_far()
+        .iter()
+        .filter(|l| log_msg(l, SOCKET).is_some_and(|m| m.contains(needle.as_str())))
+        .count();
+    let per_connection = st
+        .server
+        .lines_so_far()
+        .iter()
+        .filter(|l| {
+            log_msg(l, SOCKET)
+                .is_some_and(|m| m.contains(&format!("refused connection from {flooder}:")))
+        })
+        .count();
+    let outcome = if refused == 0 {
+        format!(
+            "no limit per address: all {} connections from {flooder} accepted; 5 from {other} \
+             and a new client got in: {}",
+            held.len(),
+            if late_greeted { "yes" } else { "no" }
+        )
+    } else {
+        format!(
+            "{flooder} refused after {} connections ({refused} refused, {logged} line(s) logged \
+             about it in {:.1} s); 5 from {other} and a new client got in: {}",
+            held.len(),
+            refusals_done - from,
+            if late_greeted { "yes" } else { "no" }
+        )
+    };
+    let figures = st.measure(from, mon, outcome);
+    if check && st.courier() {
+        st.assert_served(&figures);
+        assert_eq!(
+            held.len(),
+            LIMIT,
+            "accepted {} connections from {flooder} (limit {LIMIT})",
+            held.len()
+        );
+        assert_eq!(refused, MORE + 1);
+        assert!(late_greeted, "a new client was not greeted");
+        // Refusals are logged once per address per interval (10 s), not once each.
+        assert!(
+            refusals_done - from < 10.0,
+            "the refusals took longer than the log interval"
+        );
+        assert_eq!(
+            logged, 1,
+            "{refused} refusals from {flooder} logged {logged} times"
+        );
+        assert_eq!(
+            per_connection, 0,
+            "refused connections from {flooder} logged one by one"
+        );
+    }
+    drop(held);
+    close_all(&mut st, others);
+    late.terminate();
+    let _ = late.wait_exit(GRACE);
+    st.finish();
+    figures
+}
+
+/// Case e: a frame trickled one byte a second.
+fn case_e(target: Target, check: bool) -> Figures {
+    const STALL: Duration = Duration::from_secs(3);
+    const WATCH: Duration = Duration::from_secs(12);
+    let mut st = Stage::start(
+        "e 1 byte/s trickle",
+        target,
+        &["--stall-timeout", "3s"],
+        None,
+        1,
+    );
+    let pid = st.server.pid();
+    let from = epoch();
+    let mon = ResourceMonitor::start(pid, SAMPLE);
+    let mut raw = RawPeer::connect(st.port, WAIT);
+    handshake(&mut raw, None);
+    raw.send(&zmtp::header(0, MIB)).unwrap();
+    let started = Instant::now();
+    let writer = {
+        let stream = raw.stream.try_clone().unwrap();
+        thread::spawn(move || trickle(stream, 1, 1, WATCH))
+    };
+    let (closed, _) = raw.wait_closed(WATCH, 4096);
+    let took = started.elapsed();
+    let _ = raw.stream.shutdown(Shutdown::Both);
+    let sent = writer.join().unwrap();
+    let stalled = st
+        .server
+        .wait_line(about(&raw.local, "stalled: a partial message of"), AFTER)
+        .is_some();
+    let outcome = if closed.is_closed() {
+        format!(
+            "closed {:.1} s after the header ({sent} bytes trickled){}",
+            took.as_secs_f64(),
+            if stalled { ", logged as stalled" } else { "" }
+        )
+    } else {
+        format!(
+            "no stall timeout: still open {:.0} s after the header ({sent} bytes trickled)",
+            took.as_secs_f64()
+        )
+    };
+    let figures = st.measure(from, mon, outcome);
+    if check && st.courier() {
+        st.assert_served(&figures);
+        assert!(closed.is_closed(), "still open after {took:?}");
+        let line = st
+            .server
+            .expect_seen(about(&raw.local, "stalled: a partial message of"), WAIT);
+        eprintln!("[e 1 byte/s trickle] {line}");
+        // Not before the stall timeout; the check may come up to a timeout late.
+        assert!(
+            took >= STALL - Duration::from_millis(100) && took < 3 * STALL,
+            "closed {took:?} after the header (stall timeout {STALL:?})"
+        );
+    }
+    st.finish();
+    figures
+}
+
+#[test]
+fn r2a_forty_connections_holding_59_mib_stay_within_the_budget() {
+    case_a(Target::Courier, true);
+}
+
+/// Four senders of 59 MiB of a 60 MiB frame against a 16 MiB budget, pushed until TCP holds
+/// them back. 59 MiB: the kernel buffers up to about 36 MiB per loopback connection here
+/// (tcp_rmem max 32 MiB + tcp_wmem max 4 MiB), so smaller frames may get through whole.
+fn held_back_senders(case: &'static str) -> (Stage, Vec<RawPeer>, Pushed) {
+    const CONNS: usize = 4;
+    let st = Stage::start(case, Target::Courier, &["--max-buffered", "16MiB"], None, 1);
+    let mut raws = handshaken(st.port, CONNS, &[Ipv4Addr::LOCALHOST]);
+    let pushed = push_partial_frames(
+        &mut raws,
+        60 * MIB,
+        59 * MIB,
+        Duration::from_secs(2),
+        Duration::from_secs(30),
+    );
+    assert_eq!(pushed.complete(59 * MIB), 0, "the budget held nobody back");
+    (st, raws, pushed)
+}
+
+/// Senders held back by the budget that abort (RST) give their memory back at once. (A sender
+/// that closes gracefully cannot be noticed before the stall timeout: its FIN waits behind the
+/// data TCP holds back, which the server does not read.)
+#[test]
+#[ignore = "engine: a connection paused by the budget does not look at its socket, so a reset \
+            by its peer goes unnoticed (and its memory stays held) until the stall timeout"]
+fn r2a2_senders_held_back_by_the_budget_free_it_when_they_abort() {
+    let (mut st, raws, pushed) = held_back_senders("a2 held-back senders abort");
+    let addrs: Vec<String> = raws.iter().map(|r| r.local.clone()).collect();
+    for raw in &raws {
+        // SO_LINGER 0: close() sends a reset, which needs no room in the server's window.
+        socket2::SockRef::from(&raw.stream)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+    }
+    eprintln!("[a2 held-back senders abort] closing at {:.3}", epoch());
+    let took = close_and_wait_logged(&mut st, raws, Duration::from_secs(10));
+    eprintln!(
+        "[a2 held-back senders abort] {:.1} MiB pushed; closes logged: {took:?}",
+        mib(pushed.total())
+    );
+    for l in st.server.lines_so_far() {
+        if addr_and_reason(&l).is_some_and(|(a, _)| addrs.contains(&a)) {
+            eprintln!("[a2 held-back senders abort] {l}");
+        }
+    }
+    let took = took.unwrap_or_else(|missing| {
+        panic!(
+            "{} resets not logged within 10 s: {missing:?}",
+            missing.len()
+        )
+    });
+    assert!(
+        took < Duration::from_secs(2),
+        "the closes were noticed only after {took:?}"
+    );
+    st.finish();
+}
+
+/// While senders are held back by the budget, the server waits for room: it does not spin.
+#[test]
+#[ignore = "engine: Budget::wait wakes a waiting connection at once whenever room(0) > 0, which \
+            is so between 7/8 of the budget and the budget: connections holding large partial \
+            messages are woken, find no room, wait and are woken again (a busy loop)"]
+fn r2a3_senders_held_back_by_the_budget_do_not_make_the_server_spin() {
+    let (st, raws, pushed) = held_back_senders("a3 held-back senders");
+    let mon = ResourceMonitor::start(st.server.pid(), SAMPLE);
+    thread::sleep(Duration::from_secs(3));
+    let held = mon.finish();
+    eprintln!(
+        "[a3 held-back senders] {:.1} MiB pushed; while held back: {held}",
+        mib(pushed.total())
+    );
+    assert!(
+        held.cpu_fraction() < 0.1,
+        "the server spun while the senders were held back: {held}"
+    );
+    drop(raws);
+    st.finish();
+}
+
+/// Seen on the first runs: RSS +851 MiB (budget 128 MiB) and the good client dropped as stale
+/// after a 7.4 s gap. Two causes in crates/socket/src/io/conn.rs `read` and budget.rs: (1) a
+/// connection holding less than 64 KiB may read up to the whole budget (`room(held)`), and one
+/// read of a large body asks for up to 1 MiB, so a thousand new connections with large frames
+/// fill the budget to the limit in their first reads, the 1/8 kept for small holders included,
+/// and then nobody is read, the good client neither; (2) each read zero-fills up to 1 MiB
+/// (`buf.resize(old + ask, 0)`) before reading what is there, and what is zeroed but not
+/// filled is not counted against the budget, yet is resident.
+#[test]
+#[ignore = "engine: 1000 connections with large partial frames fill the whole budget, the \
+            share kept for small messages included (good clients starve: 7.4 s gap, dropped \
+            as stale), and RSS reaches over 6 times the budget (zero-filled read room not counted)"]
+fn r2b_a_thousand_connections_holding_2_mib_stay_within_the_budget() {
+    case_b(Target::Courier, true);
+}
+
+#[test]
+fn r2c_curve_handshake_flood_does_not_starve_established_clients() {
+    case_c(Target::Courier, true);
+}
+
+#[test]
+fn r2c2_curve_hello_replay_flood_does_not_starve_established_clients() {
+    case_c2(Target::Courier, true);
+}
+
+#[test]
+fn r2d_one_address_at_its_slot_limit_does_not_keep_others_out() {
+    case_d(Target::Courier, true);
+}
+
+#[test]
+fn r2e_a_frame_trickled_a_byte_a_second_is_closed_as_stalled() {
+    case_e(Target::Courier, true);
+}
+
+/// The figures of RELIABILITY.md: every round-2 case against courier-server and against the
+/// pyzmq (libzmq) server, one table row each. Re-run with
+/// `cargo test -p courier-interop-tests --test attacks -- --ignored --nocapture reliability_table`.
+#[test]
+#[ignore = "several minutes, and the pyzmq runs take about 2.5 GB of RAM: the figures of RELIABILITY.md"]
+fn reliability_table() {
+    let cases: [fn(Target, bool) -> Figures; 6] = [case_a, case_b, case_c, case_c2, case_d, case_e];
+    let mut rows = Vec::new();
+    for case in cases {
+        for target in [Target::Courier, Target::Libzmq] {
+            // Figures only: courier-server's bounds are asserted by the r2* tests.
+            rows.push(case(target, false).row());
+        }
+    }
+    eprintln!(
+        "\n| attack | server | peak RSS (growth) | server CPU | good clients' worst HELLO gap | outcome |\n\
+         | --- | --- | --- | --- | --- | --- |"
+    );
+    for r in rows {
+        eprintln!("{r}");
+    }
 }
