@@ -13,7 +13,7 @@
 //!   background thread, with bounded waits ([`Peer::expect_line`]) that panic
 //!   with the child's recent output and stderr;
 //! * [`free_port()`], [`tcp_endpoint()`], [`scratch_dir()`] and
-//!   [`cargo_bin()`] for courier's own binaries.
+//!   [`cargo_bin()`] / [`cargo_example()`] for courier's own binaries and examples.
 //!
 //! Nothing here ever skips a test: a missing Python or a failed `pip install`
 //! is a loud panic.
