@@ -78,7 +78,10 @@
 //! subscriber.subscribe("10001 ");
 //! subscriber.connect(&endpoint.to_string())?;
 //!
+//! let mut tries = 0;
 //! let update = loop {
+//!     tries += 1;
+//!     assert!(tries < 500, "the subscription never reached the publisher");
 //!     publisher.send_blocking(Multipart::single("90210 21 40"))?; // not subscribed: filtered
 //!     publisher.send_blocking(Multipart::single("10001 17 35"))?;
 //!     if let Ok(update) = subscriber.recv_timeout(Duration::from_millis(20)) {
