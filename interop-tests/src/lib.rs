@@ -13,7 +13,7 @@
 //!   background thread, with bounded waits ([`Peer::expect_line`]) that panic
 //!   with the child's recent output and stderr;
 //! * [`free_port()`], [`tcp_endpoint()`], [`scratch_dir()`] and
-//!   [`cargo_bin()`] for courier's own binaries.
+//!   [`cargo_bin()`] / [`cargo_example()`] for courier's own binaries and examples.
 //!
 //! Nothing here ever skips a test: a missing Python or a failed `pip install`
 //! is a loud panic.
@@ -443,6 +443,65 @@ pub fn cargo_bin_of(package: &str, bin: &str) -> PathBuf {
     path
 }
 
+/// Path of example `name` of workspace package `package` (e.g. the `courier`
+/// crate's `hwserver`), building all of that package's examples first with
+/// `cargo build -p <package> --examples` (once per process and package). The
+/// profile follows the running test executable, as for [`cargo_bin()`].
+///
+/// # Panics
+///
+/// If the build fails or the example is not where cargo should have put it.
+pub fn cargo_example(package: &str, name: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, bool>>> = OnceLock::new();
+    let map = BUILT.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut built = map.lock().unwrap_or_else(|e| e.into_inner());
+    let release = test_is_release();
+    if !built.contains_key(package) {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(&cargo);
+        cmd.current_dir(workspace_root())
+            .args(["build", "-p", package, "--examples"]);
+        if release {
+            cmd.arg("--release");
+        }
+        let out = cmd
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("interop-tests: cannot run {cmd:?}: {e}"));
+        assert!(
+            out.status.success(),
+            "interop-tests: {cmd:?} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        built.insert(package.to_string(), true);
+    }
+    let path = target_dir()
+        .join(if release { "release" } else { "debug" })
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "interop-tests: built the examples of {package} but {} does not exist",
+        path.display()
+    );
+    path
+}
+
+/// Whether the running test executable was built with `--release` (it lives
+/// under `target/release`).
+fn test_is_release() -> bool {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            exe.parent()
+                .and_then(Path::parent)
+                .and_then(Path::file_name)
+                .map(|n| n == "release")
+        })
+        .unwrap_or(false)
+}
+
 // ---------------------------------------------------------------------------
 // JSON event lines
 // ---------------------------------------------------------------------------
@@ -502,6 +561,7 @@ pub struct Peer {
     pid: u32,
     child: Option<Child>,
     status: Option<ExitStatus>,
+    stdin: Option<std::process::ChildStdin>,
     rx: Receiver<String>,
     eof: bool,
     lines: Vec<String>,
@@ -527,14 +587,25 @@ impl Peer {
     /// # Panics
     ///
     /// If the process cannot be started.
-    pub fn spawn(mut cmd: Command, name: &str) -> Peer {
-        cmd.stdin(Stdio::null())
+    pub fn spawn(cmd: Command, name: &str) -> Peer {
+        Peer::spawn_with_stdin(cmd, name, false)
+    }
+
+    /// Like [`Peer::spawn`], with stdin a pipe the test writes to with
+    /// [`Peer::write_stdin`] (for programs that wait for Enter) when `piped`.
+    ///
+    /// # Panics
+    ///
+    /// If the process cannot be started.
+    pub fn spawn_with_stdin(mut cmd: Command, name: &str, piped: bool) -> Peer {
+        cmd.stdin(if piped { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("interop-tests: cannot spawn {name} ({cmd:?}): {e}"));
         let pid = child.id();
+        let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr_pipe = child.stderr.take().expect("piped stderr");
 
@@ -585,6 +656,7 @@ impl Peer {
             pid,
             child: Some(child),
             status: None,
+            stdin,
             rx,
             eof: false,
             lines: Vec::new(),
@@ -600,6 +672,23 @@ impl Peer {
         S: AsRef<OsStr>,
     {
         Peer::spawn(py_command(script, args), name)
+    }
+
+    /// Writes `bytes` to the child's stdin (spawned with
+    /// [`Peer::spawn_with_stdin`]).
+    ///
+    /// # Panics
+    ///
+    /// If stdin is not a pipe or the write fails (the child exited, say).
+    pub fn write_stdin(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        let result = match self.stdin.as_mut() {
+            Some(stdin) => stdin.write_all(bytes).and_then(|()| stdin.flush()),
+            None => self.fail("write_stdin: stdin is not a pipe (use Peer::spawn_with_stdin)"),
+        };
+        if let Err(e) = result {
+            self.fail(&format!("cannot write to stdin: {e}"));
+        }
     }
 
     /// The label given at spawn.
