@@ -2000,8 +2000,6 @@ fn held_back_senders(case: &'static str) -> (Stage, Vec<RawPeer>, Pushed) {
 /// that closes gracefully cannot be noticed before the stall timeout: its FIN waits behind the
 /// data TCP holds back, which the server does not read.)
 #[test]
-#[ignore = "engine: a connection paused by the budget does not look at its socket, so a reset \
-            by its peer goes unnoticed (and its memory stays held) until the stall timeout"]
 fn r2a2_senders_held_back_by_the_budget_free_it_when_they_abort() {
     let (mut st, raws, pushed) = held_back_senders("a2 held-back senders abort");
     let addrs: Vec<String> = raws.iter().map(|r| r.local.clone()).collect();
@@ -2037,9 +2035,6 @@ fn r2a2_senders_held_back_by_the_budget_free_it_when_they_abort() {
 
 /// While senders are held back by the budget, the server waits for room: it does not spin.
 #[test]
-#[ignore = "engine: Budget::wait wakes a waiting connection at once whenever room(0) > 0, which \
-            is so between 7/8 of the budget and the budget: connections holding large partial \
-            messages are woken, find no room, wait and are woken again (a busy loop)"]
 fn r2a3_senders_held_back_by_the_budget_do_not_make_the_server_spin() {
     let (st, raws, pushed) = held_back_senders("a3 held-back senders");
     let mon = ResourceMonitor::start(st.server.pid(), SAMPLE);
@@ -2066,9 +2061,6 @@ fn r2a3_senders_held_back_by_the_budget_do_not_make_the_server_spin() {
 /// (`buf.resize(old + ask, 0)`) before reading what is there, and what is zeroed but not
 /// filled is not counted against the budget, yet is resident.
 #[test]
-#[ignore = "engine: 1000 connections with large partial frames fill the whole budget, the \
-            share kept for small messages included (good clients starve: 7.4 s gap, dropped \
-            as stale), and RSS reaches over 6 times the budget (zero-filled read room not counted)"]
 fn r2b_a_thousand_connections_holding_2_mib_stay_within_the_budget() {
     case_b(Target::Courier, true);
 }

@@ -378,7 +378,9 @@ fn on_message(handlers: &mut Handlers<ServerContext>, ctx: &mut ServerContext, m
 /// has only the peer's address).
 fn on_event(ctx: &mut ServerContext, event: &SocketEvent) {
     match event {
-        SocketEvent::HandshakeFailed { .. } | SocketEvent::ConnectionLimit { .. } => {
+        SocketEvent::HandshakeFailed { .. }
+        | SocketEvent::ConnectionLimit { .. }
+        | SocketEvent::AddressLimit { .. } => {
             ctx.counts.refused += 1;
         }
         SocketEvent::Disconnected {

@@ -2,9 +2,10 @@
 //! not yet taken by the application, across all of the socket's connections.
 //!
 //! Policy: any connection may read while the socket holds less than 7/8 of its budget; the
-//! last 1/8 is kept for connections that hold little (under [`SMALL_HOLDING`]: peers sending
-//! small messages), so that peers with large partial messages cannot starve them; at the budget
-//! nobody reads. A connection that may not read stops reading (TCP pushes back on its peer)
+//! last 1/8 is kept for connections with small messages: those whose message in progress,
+//! counting what they hold and the rest of the frame they announced, stays under
+//! [`SMALL_HOLDING`]. So peers with large partial messages, or that announce large frames,
+//! cannot starve peers with small ones. At the budget nobody reads. A connection that may not read stops reading (TCP pushes back on its peer)
 //! and is woken when the socket holds less again. A connection held back with a partial
 //! message for the stall timeout is closed (see `Options::stall_timeout`), which frees what it
 //! held.
@@ -15,7 +16,8 @@ use std::sync::Mutex;
 use crate::core::lock;
 use crate::io::IoWaker;
 
-/// A connection holding less than this counts as one with small messages.
+/// A connection whose message in progress (held and announced) is under this counts as one
+/// with small messages.
 pub(crate) const SMALL_HOLDING: usize = 64 * 1024;
 
 /// A socket's receive-memory budget.
@@ -35,18 +37,19 @@ impl Budget {
         }
     }
 
-    /// The limit for a connection holding `held` bytes.
-    fn limit_for(&self, held: usize) -> usize {
-        if held < SMALL_HOLDING {
+    /// The limit for a connection whose message in progress comes to `holding` bytes.
+    fn limit_for(&self, holding: usize) -> usize {
+        if holding < SMALL_HOLDING {
             self.limit
         } else {
             self.limit - self.limit / 8
         }
     }
 
-    /// How many more bytes a connection holding `held` may read now (0: it must wait).
-    pub fn room(&self, held: usize) -> usize {
-        self.limit_for(held)
+    /// How many more bytes a connection whose message in progress comes to `holding` bytes
+    /// (held, and the rest of the frame it announced) may read now (0: it must wait).
+    pub fn room(&self, holding: usize) -> usize {
+        self.limit_for(holding)
             .saturating_sub(self.used.load(Ordering::Relaxed))
     }
 
@@ -55,15 +58,17 @@ impl Budget {
         self.used.load(Ordering::Relaxed)
     }
 
-    /// Waits for room: `waker` is woken when the socket holds less.
-    pub fn wait(&self, waker: &IoWaker) {
+    /// Waits for room: `waker` is woken when the socket holds less. `holding` as for
+    /// [`Budget::room`].
+    pub fn wait(&self, waker: &IoWaker, holding: usize) {
         let mut waiters = lock(&self.waiters);
         if !waiters.iter().any(|w| w.same(waker)) {
             waiters.push(waker.clone());
         }
         drop(waiters);
-        // Room may have been made between the caller's look and now.
-        if self.room(0) > 0 {
+        // Room may have been made between the caller's look and now (for this connection:
+        // room for others is no reason to wake it, which would only spin).
+        if self.room(holding) > 0 {
             self.wake();
         }
     }

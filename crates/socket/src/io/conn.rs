@@ -98,6 +98,8 @@ pub(crate) struct Conn {
     closing: Option<(Reason, Instant)>,
     /// The socket stopped.
     stopped: bool,
+    /// The poller reported an error on the socket (e.g. a reset).
+    errored: bool,
     /// The connector that made this connection.
     origin: Option<(usize, u64)>,
     started: Instant,
@@ -155,6 +157,7 @@ impl Conn {
             light: true,
             closing: None,
             stopped: false,
+            errored: false,
             origin,
             started: now,
             auth_pending: None,
@@ -175,6 +178,11 @@ impl Conn {
     }
 
     pub fn on_event(&mut self, event: &mio::event::Event) {
+        if event.is_error() {
+            // Seen even while reading is paused (budget, full receive queue): a reset
+            // connection gives back what it holds now, not at the stall timeout.
+            self.errored = true;
+        }
         if event.is_readable() || event.is_read_closed() || event.is_error() {
             self.readable = true;
         }
@@ -203,12 +211,12 @@ impl Conn {
                 self.fail(e.into(), now);
             }
         }
-        if let (Some((since, size)), Some(limit)) = (self.stall, self.core.options.stall_timeout) {
+        if let (Some((since, _)), Some(limit)) = (self.stall, self.core.options.stall_timeout) {
             if self.closing.is_none() && now >= since + limit {
                 // Nothing more is read from it: close now and free what it holds.
                 self.closing = Some((
                     Reason::Stalled {
-                        held: size,
+                        held: self.partial_len(),
                         after: now.saturating_duration_since(since),
                     },
                     now,
@@ -226,10 +234,15 @@ impl Conn {
 
     /// Re-counts what the connection holds against the budget, and whether its partial
     /// message progresses.
-    fn account(&mut self, now: Instant) {
-        let partial = self.buf.len()
+    /// Bytes of the message in progress held now.
+    fn partial_len(&self) -> usize {
+        self.buf.len()
             + self.body.as_ref().map_or(0, |(_, filled)| *filled)
-            + self.proto.partial_message_len();
+            + self.proto.partial_message_len()
+    }
+
+    fn account(&mut self, now: Instant) {
+        let partial = self.partial_len();
         let pending: usize = self.pending.iter().map(Multipart::total_len).sum();
         let held = partial + pending;
         let budget = &self.core.budget;
@@ -254,6 +267,13 @@ impl Conn {
             self.stopped = true;
             self.closing = Some((Reason::SocketClosed, now));
             return After::Remove;
+        }
+        if self.errored {
+            if let Some(e) = self.stream.take_error() {
+                self.closing.get_or_insert((Reason::io(&e), now));
+                return After::Remove;
+            }
+            self.errored = false;
         }
         if let Some(handle) = self.handle.as_ref().filter(|h| h.kicked()) {
             self.closing = Some((handle.kick_reason(), now));
@@ -307,10 +327,16 @@ impl Conn {
                 break;
             }
             // The socket's receive-memory budget: wait for room (TCP pushes back meanwhile).
-            let room = self.core.budget.room(self.held);
+            // Its message in progress: what it holds and the rest of the frame it announced.
+            let announced = match &self.body {
+                Some((body, filled)) => body.len() - filled,
+                None => self.proto.wanted(self.buf.len()),
+            };
+            let holding = self.held.saturating_add(announced);
+            let room = self.core.budget.room(holding);
             if room == 0 {
                 if let Some(handle) = &self.handle {
-                    self.core.budget.wait(handle.waker());
+                    self.core.budget.wait(handle.waker(), holding);
                 }
                 break;
             }

@@ -67,6 +67,16 @@ impl Stream {
         }
     }
 
+    /// The socket's pending error (SO_ERROR), if any.
+    pub fn take_error(&self) -> Option<io::Error> {
+        let e = match self {
+            Stream::Tcp(s) => s.take_error(),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.take_error(),
+        };
+        e.unwrap_or_else(Some)
+    }
+
     /// Sets TCP_NODELAY (TCP only): ZeroMQ messages are written as soon as they are queued.
     pub fn set_nodelay(&self) -> io::Result<()> {
         match self {
