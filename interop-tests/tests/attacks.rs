@@ -2052,8 +2052,9 @@ fn r2a3_senders_held_back_by_the_budget_do_not_make_the_server_spin() {
     st.finish();
 }
 
-/// Seen on the first runs: RSS +851 MiB (budget 128 MiB) and the good client dropped as stale
-/// after a 7.4 s gap. Two causes in crates/socket/src/io/conn.rs `read` and budget.rs: (1) a
+/// Seen on the first runs, before the engine fixed both causes (RELIABILITY.md, "Defects found
+/// by this suite, fixed"): RSS +851 MiB (budget 128 MiB) and the good client dropped as stale
+/// after a 7.4 s gap. The causes were in crates/socket/src/io/conn.rs `read` and budget.rs: (1) a
 /// connection holding less than 64 KiB may read up to the whole budget (`room(held)`), and one
 /// read of a large body asks for up to 1 MiB, so a thousand new connections with large frames
 /// fill the budget to the limit in their first reads, the 1/8 kept for small holders included,

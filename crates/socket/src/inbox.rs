@@ -23,7 +23,14 @@ struct Inner {
     queue: VecDeque<Multipart>,
     /// Connections waiting for room.
     blocked: Vec<IoWaker>,
+    /// Bytes of messages taken and not yet given back to the budget: given back in batches
+    /// (one shared counter touched per message would cost the I/O thread and the application
+    /// a cache line bounced between them for every small message).
+    released: usize,
 }
+
+/// Bytes taken from the queue that are given back to the budget at once.
+const RELEASE_BATCH: usize = 64 * 1024;
 
 /// The receive queue shared by a socket's connections.
 pub(crate) struct Inbox {
@@ -42,6 +49,7 @@ impl Inbox {
             inner: Mutex::new(Inner {
                 queue: VecDeque::new(),
                 blocked: Vec::new(),
+                released: 0,
             }),
             hwm: hwm.max(1),
             ready: Event::new(),
@@ -81,15 +89,28 @@ impl Inbox {
     /// Queues one message even past the high-water mark (what the socket itself has to say,
     /// e.g. an XPUB's cancellations for a subscriber that left; never a peer's traffic).
     pub fn push_over_hwm(&self, msg: Multipart) {
+        self.budget.add(msg.total_len());
         lock(&self.inner).queue.push_back(msg);
         self.ready.notify(1);
     }
 
     /// Takes the next message if one is waiting.
     pub fn try_pop(&self) -> Option<Multipart> {
-        let (msg, blocked) = {
+        let (msg, blocked, release) = {
             let mut inner = lock(&self.inner);
             let msg = inner.queue.pop_front();
+            if let Some(m) = &msg {
+                inner.released += m.total_len();
+            }
+            // Given back in batches, and at once when the queue runs dry or connections wait.
+            let release = if inner.released >= RELEASE_BATCH
+                || inner.queue.is_empty()
+                || !inner.blocked.is_empty()
+            {
+                std::mem::take(&mut inner.released)
+            } else {
+                0
+            };
             // Wake blocked connections once a good part of the queue is free, not for every
             // message taken (a connection then delivers a batch, not one message).
             let blocked = if msg.is_some()
@@ -100,11 +121,9 @@ impl Inbox {
             } else {
                 Vec::new()
             };
-            (msg, blocked)
+            (msg, blocked, release)
         };
-        if let Some(m) = &msg {
-            self.budget.sub(m.total_len());
-        }
+        self.budget.sub(release);
         for w in blocked {
             w.wake();
         }
