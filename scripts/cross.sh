@@ -361,8 +361,9 @@ PYEOF
         logs="$WORK/$t-$mech-server"
         port=$(free_port)
         [[ -n "$dir" ]] && srv_args=(--curve --curve-dir "$dir" --authorized-clients "$dir/authorized_clients")
+        # -v: the per-message lines checked below are at debug level.
         start_bg "$logs.log" "${qemu[@]}" "target/$t/release/courier-server" \
-            --bind "tcp://127.0.0.1:$port" --interval 200ms "${srv_args[@]}"
+            --bind "tcp://127.0.0.1:$port" --interval 200ms -v "${srv_args[@]}"
         local srv=$BG_PID
         local peer_dir=()
         [[ -n "$dir" ]] && peer_dir=("$dir")
