@@ -308,6 +308,37 @@ pub fn check_message(frames: Vec<Bytes>) {
     }
 }
 
+/// ZAP replies (RFC 27): whatever decodes has exactly seven frames, and its fields are the
+/// frames it came from (metadata re-encodes to exactly its frame); its request id is the one
+/// `reply_request_id` finds.
+pub fn check_zap_reply(frames: Vec<Bytes>) {
+    let Ok(mp) = Multipart::new(frames) else {
+        return;
+    };
+    let found = courier_proto::zap::reply_request_id(&mp).cloned();
+    match courier_proto::zap::decode_reply(&mp) {
+        Ok((id, reply)) => {
+            let f = mp.frames();
+            assert_eq!(f.len(), 7);
+            assert!(f[0].is_empty());
+            assert_eq!(&f[1][..], courier_proto::zap::VERSION);
+            assert_eq!(found, Some(id.clone()));
+            assert_eq!(id, f[2]);
+            assert_eq!(reply.status_code.code().as_bytes(), &f[3][..]);
+            if let Ok(text) = std::str::from_utf8(&f[4]) {
+                assert_eq!(reply.status_text, text);
+            }
+            assert_eq!(reply.user_id, f[5]);
+            let mut meta = BytesMut::new();
+            reply.metadata.encode(&mut meta);
+            assert_eq!(&meta[..], &f[6][..]);
+        }
+        Err(e) => {
+            let _ = e.to_string();
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Connections
 // ---------------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@
 //! - [`plain`]: the PLAIN mechanism (RFC 24): user name and password, in the clear.
 //! - ZAP (RFC 27) as a decision point: a server-side mechanism hands the peer's credentials
 //!   to the driver ([`mechanism::ZapRequest`]) and goes on with its answer
-//!   ([`mechanism::ZapReply`]).
+//!   ([`mechanism::ZapReply`]); [`zap`] has RFC 27's request and reply messages, for a ZAP
+//!   handler reached over a socket.
 //! - [`curve`]: the CURVE mechanism (CurveZMQ, RFC 26), with [`z85`] keys and [`cert`] key files.
 //! - [`connection`]: one connection's state machine tying the above together, with its
 //!   protocol timers (handshake deadline, heartbeats, the peer's TTL) driven by instants the
@@ -71,5 +72,6 @@ pub mod plain;
 pub mod socket_type;
 mod timers;
 pub mod z85;
+pub mod zap;
 
 pub use bytes::Bytes;

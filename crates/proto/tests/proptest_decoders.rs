@@ -892,3 +892,75 @@ fn pyzmq_sessions_are_accepted() {
         }
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// ZAP replies (RFC 27): seven frames from a handler.
+// ---------------------------------------------------------------------------------------------
+
+/// A valid reply (delimiter, "1.0", id, status, text, user id, metadata), then sometimes a
+/// frame mutated, dropped or added; and whether it was left intact.
+fn zap_reply_input() -> impl Strategy<Value = (Vec<Vec<u8>>, bool)> {
+    let valid = (
+        bytes_up_to(8),
+        prop::sample::select(vec!["200", "300", "400", "500"]),
+        "[ -~]{0,20}",
+        bytes_up_to(12),
+        metadata(),
+    )
+        .prop_map(|(id, code, text, user, meta)| {
+            vec![
+                Vec::new(),
+                b"1.0".to_vec(),
+                id,
+                code.as_bytes().to_vec(),
+                text.into_bytes(),
+                user,
+                encoded_metadata(&meta),
+            ]
+        });
+    (
+        valid,
+        any::<Index>(),
+        mutation(),
+        prop::option::weighted(0.2, any::<bool>()),
+    )
+        .prop_map(|(mut frames, at, m, change)| {
+            let intact = m.is_none() && change.is_none();
+            let i = at.index(frames.len());
+            frames[i] = apply(std::mem::take(&mut frames[i]), &m);
+            match change {
+                Some(true) => frames.push(b"extra".to_vec()),
+                Some(false) => {
+                    frames.remove(i);
+                }
+                None => {}
+            }
+            (frames, intact)
+        })
+}
+
+proptest! {
+    #[test]
+    fn zap_reply_decode((frames, intact) in zap_reply_input()) {
+        let Ok(mp) = Multipart::new(frames.into_iter().map(Bytes::from).collect()) else {
+            return Ok(());
+        };
+        let found = courier_proto::zap::reply_request_id(&mp).cloned();
+        let decoded = courier_proto::zap::decode_reply(&mp);
+        prop_assert!(!intact || decoded.is_ok(), "{decoded:?}");
+        if let Ok((id, reply)) = decoded {
+            let f = mp.frames();
+            prop_assert_eq!(f.len(), 7);
+            prop_assert!(f[0].is_empty());
+            prop_assert_eq!(&f[1][..], b"1.0");
+            prop_assert_eq!(found, Some(id.clone()));
+            prop_assert_eq!(&id, &f[2]);
+            prop_assert_eq!(reply.status_code.code().as_bytes(), &f[3][..]);
+            if std::str::from_utf8(&f[4]).is_ok() {
+                prop_assert_eq!(reply.status_text.as_bytes(), &f[4][..]);
+            }
+            prop_assert_eq!(&reply.user_id, &f[5]);
+            prop_assert_eq!(&encoded_metadata(&reply.metadata)[..], &f[6][..]);
+        }
+    }
+}

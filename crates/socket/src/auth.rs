@@ -9,6 +9,10 @@
 //! authenticator that never answers costs its peer the handshake and ties up one worker, but
 //! holds up nobody else until [`MAX_WORKERS`] such answers are outstanding.
 //!
+//! Without an authenticator of its own, a socket's handshakes may instead be decided by a ZAP
+//! handler written as libzmq users write one: a REP socket bound to `inproc://zeromq.zap.01`
+//! speaking RFC 27's frames (see [`crate::zap`]).
+//!
 //! What an accepted peer was given (user id, the authenticator's metadata) and its address
 //! reach the application as the peer's [`Properties`] (`Router::peer_properties`), libzmq's
 //! "User-Id" and "Peer-Address" message properties.

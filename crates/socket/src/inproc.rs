@@ -32,6 +32,11 @@ fn alive(core: &Weak<Core>) -> Option<Arc<Core>> {
     core.upgrade().filter(|c| !c.no_new.fired())
 }
 
+/// Whether a live socket is bound to `name` now.
+pub(crate) fn is_bound(name: &str) -> bool {
+    lock(registry()).bound.get(name).and_then(alive).is_some()
+}
+
 /// Binds `name` for `core` and joins the sockets already connecting to it.
 pub(crate) fn bind(core: &Arc<Core>, name: &str) -> Result<(), SocketError> {
     let mut reg = lock(registry());

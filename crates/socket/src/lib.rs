@@ -19,7 +19,9 @@
 //! heartbeats (PING/PONG) detect dead peers; each ROUTER peer has its own bounded queue; a
 //! stream of [`SocketEvent`]s, with typed [`Reason`]s, says what happens to connections.
 //! Security is NULL, PLAIN or CURVE ([`Security`]), and an [`Authenticator`] (ZAP as an API,
-//! see [`auth`]) can decide who may connect, off the I/O threads.
+//! see [`auth`]) can decide who may connect, off the I/O threads. A ZAP handler written as
+//! libzmq users write one, a REP socket bound to `inproc://zeromq.zap.01` answering RFC 27's
+//! frames, decides for the sockets without an authenticator of their own (see [`zap`]).
 //!
 //! ## Socket types
 //!
@@ -139,6 +141,7 @@ mod pubsub;
 mod reqrep;
 mod router;
 pub mod runtime;
+pub mod zap;
 
 pub use auth::{Authenticator, Properties, ZapReply, ZapRequestFull, ZapStatus};
 pub use dealer::Dealer;

@@ -32,8 +32,9 @@ pub enum Security {
     /// (libzmq's ZMQ_PLAIN_USERNAME and ZMQ_PLAIN_PASSWORD).
     PlainClient(courier_proto::plain::PlainClient),
     /// PLAIN server (libzmq's ZMQ_PLAIN_SERVER): the socket's
-    /// [`authenticator`](Options::authenticator) checks the credentials; without one every
-    /// user is accepted, as libzmq does without a ZAP handler.
+    /// [`authenticator`](Options::authenticator) checks the credentials; without one, a ZAP
+    /// handler bound to `inproc://zeromq.zap.01` does (see [`crate::zap`]), and without
+    /// either every user is accepted, as libzmq does without a ZAP handler.
     PlainServer,
 }
 
@@ -144,10 +145,13 @@ pub struct Options {
     /// Security mechanism.
     pub security: Security,
     /// Who may connect: asked about every peer's handshake (NULL, PLAIN, CURVE server) on a
-    /// worker thread (see [`crate::auth`]); None: NULL accepts everyone and CURVE asks its
-    /// `Authorizer`, as before.
+    /// worker thread (see [`crate::auth`]). None: a ZAP handler bound to
+    /// `inproc://zeromq.zap.01` decides for PLAIN and CURVE servers, and for NULL with a
+    /// [`zap_domain`](Options::zap_domain) (see [`crate::zap`]); without a handler NULL and
+    /// PLAIN accept everyone and CURVE asks its `Authorizer`.
     pub authenticator: Option<Arc<dyn crate::auth::Authenticator>>,
     /// The ZAP domain passed to the authenticator (libzmq's ZMQ_ZAP_DOMAIN). Default empty.
+    /// A NULL socket asks the inproc ZAP handler only when it is set, as libzmq does.
     pub zap_domain: String,
 }
 

@@ -126,7 +126,9 @@ impl Conn {
             heartbeat_timeout: options.heartbeat_timeout,
             heartbeat_ttl: options.heartbeat_ttl,
         };
-        config.authenticate = options.authenticator.is_some();
+        // Its own authenticator, or else a ZAP handler bound on inproc (libzmq's rule of
+        // which mechanisms ask is in `zap::decides`).
+        config.authenticate = options.authenticator.is_some() || crate::zap::decides(options);
         let proto = Connection::new(config, options.security.mechanism(), now);
         let conn_id = core.next_conn_id();
         Conn {
@@ -472,16 +474,15 @@ impl Conn {
         }
     }
 
-    /// Hands an authentication request to a worker (never run here: it may block).
+    /// Hands an authentication request to a worker, or to the inproc ZAP handler (never
+    /// decided here: either may take its time).
     fn ask_authenticator(&mut self, request: ZapRequest, now: Instant) {
-        let (Some(authenticator), Some(handle)) =
-            (self.core.options.authenticator.clone(), &self.handle)
-        else {
-            // A request with no authenticator configured cannot happen (the connection asks
-            // only with one); refuse rather than hang.
-            self.fail(Reason::Refused("no authenticator configured".into()), now);
+        let Some(handle) = &self.handle else {
+            // Not registered, so it could not be woken with the answer: refuse rather than hang.
+            self.fail(Reason::Refused("connection not registered".into()), now);
             return;
         };
+        let waker = handle.waker().clone();
         let options = &self.core.options;
         let full = ZapRequestFull {
             domain: options.zap_domain.clone(),
@@ -490,11 +491,11 @@ impl Conn {
             mechanism: request.mechanism,
             credentials: request.credentials,
         };
-        self.auth_pending = Some(crate::auth::submit(
-            authenticator,
-            full,
-            handle.waker().clone(),
-        ));
+        // The connection asks only with an authenticator or a ZAP handler (see `new`).
+        self.auth_pending = Some(match options.authenticator.clone() {
+            Some(authenticator) => crate::auth::submit(authenticator, full, waker),
+            None => crate::zap::submit(full, &options.security, waker, options.handshake_timeout),
+        });
     }
 
     fn handle_events(&mut self, now: Instant) {
