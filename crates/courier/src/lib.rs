@@ -186,6 +186,11 @@ pub mod curve {
     pub use courier_proto::z85::{decode_key, encode_key, Z85Error};
 }
 
+/// Authentication (ZAP, RFC 27): an [`auth::Authenticator`] decides every handshake of a
+/// socket that has one (`Options::authenticator`); a ZAP handler bound as a REP socket on
+/// [`zap::ZAP_ENDPOINT`] decides for the sockets that have none, as with libzmq.
+pub use courier_socket::{auth, zap};
+
 /// The protocol crate, for what this crate does not re-export (frames, commands, the
 /// sans-IO connection state machine).
 pub use courier_proto as proto;
