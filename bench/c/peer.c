@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,6 +35,8 @@ static int hwm = 1000;
 static int curve = 0;
 static double limit = 61.0;
 static unsigned long long max_msgs = ~0ULL;
+static int count = 1;
+static int ctx_terminated = 0;
 
 static double now_s(void) {
     struct timespec ts;
@@ -389,6 +392,260 @@ static void big_send(void *ctx) {
     result(buf);
 }
 
+/* A socket of `type` bound to a free port on 127.0.0.1, announced with READY. */
+static void *bound(void *ctx, int type) {
+    char ep[256];
+    size_t len = sizeof ep;
+    void *s = make_socket(ctx, type, 1);
+    if (zmq_bind(s, "tcp://127.0.0.1:*") != 0) fail("zmq_bind");
+    if (zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, ep, &len) != 0) fail("ZMQ_LAST_ENDPOINT");
+    printf("READY %s\n", ep);
+    fflush(stdout);
+    return s;
+}
+
+static void *connected(void *ctx, int type) {
+    void *s = make_socket(ctx, type, 0);
+    if (zmq_connect(s, endpoint) != 0) fail("zmq_connect");
+    return s;
+}
+
+static void throughput_result(unsigned long long msgs, unsigned long long bytes, double secs) {
+    char buf[512];
+    snprintf(buf, sizeof buf,
+             "\"msgs\": %llu, \"body_bytes\": %llu, \"secs\": %.6f, \"msg_per_s\": %.1f, "
+             "\"mb_per_s\": %.3f",
+             msgs, bytes, secs, secs > 0 ? msgs / secs : 0.0, secs > 0 ? bytes / secs / 1e6 : 0.0);
+    result(buf);
+}
+
+/* push-recv: a PULL counting [DATA, body] until END (PULL cannot answer). */
+static void push_recv(void *ctx) {
+    void *s = bound(ctx, ZMQ_PULL);
+    zmq_msg_t parts[MAX_PARTS];
+    double first = 0, secs;
+    unsigned long long msgs = 0, bytes = 0;
+    init_parts(parts);
+    for (;;) {
+        int n = recv_parts(s, parts);
+        if (part_is(&parts[0], "END")) break;
+        if (first == 0) {
+            first = now_s();
+            continue;
+        }
+        msgs++;
+        if (n >= 2) bytes += zmq_msg_size(&parts[1]);
+    }
+    secs = first > 0 ? now_s() - first : 0;
+    zmq_close(s);
+    throughput_result(msgs, bytes, secs);
+}
+
+/* push-send: a PUSH sending [DATA, body] for --duration, then END. */
+static void push_send(void *ctx) {
+    void *s = connected(ctx, ZMQ_PUSH);
+    char *body = malloc(size ? size : 1);
+    unsigned long long sent = 0;
+    double start = now_s(), send_secs;
+    char buf[256];
+    memset(body, 0x5a, size);
+    while (now_s() - start < duration && sent < max_msgs) {
+        for (int i = 0; i < 64; i++) send_two(s, "DATA", 4, body, size);
+        sent += 64;
+    }
+    send_two(s, "END", 3, "", 0);
+    send_secs = now_s() - start;
+    zmq_close(s);
+    /* Terminating the context waits (up to linger) until the rest and END are written, as
+     * courier's close does before its result: that CPU time counts too. */
+    zmq_ctx_term(ctx);
+    ctx_terminated = 1;
+    snprintf(buf, sizeof buf, "\"sent\": %llu, \"send_secs\": %.6f", sent, send_secs);
+    result(buf);
+}
+
+/* What the driver has said on standard input: 1 for a line "GO", -1 at its end, 0 nothing. */
+static int stdin_word(void) {
+    struct pollfd p = {0, POLLIN, 0};
+    char line[64];
+    if (poll(&p, 1, 0) <= 0) return 0;
+    if (!fgets(line, sizeof line, stdin)) return -1;
+    return strncmp(line, "GO", 2) == 0 ? 1 : 0;
+}
+
+/* fan-pub: WARM every ms until GO, DATA for --duration, END every 10 ms until stdin ends. */
+static void fan_pub(void *ctx) {
+    void *s = bound(ctx, ZMQ_PUB);
+    char *body = malloc(size ? size : 1);
+    unsigned long long sent = 0;
+    double start, send_secs;
+    char buf[256];
+    int word;
+    memset(body, 0x5a, size);
+    while ((word = stdin_word()) == 0) {
+        send_two(s, "WARM", 4, "", 0);
+        usleep(1000);
+    }
+    if (word < 0) {
+        printf("{\"error\": \"standard input ended before GO\"}\n");
+        exit(1);
+    }
+    start = now_s();
+    while (now_s() - start < duration && sent < max_msgs) {
+        for (int i = 0; i < 64; i++) send_two(s, "DATA", 4, body, size);
+        sent += 64;
+    }
+    send_secs = now_s() - start;
+    while (stdin_word() >= 0) {
+        send_two(s, "END", 3, "", 0);
+        usleep(10000);
+    }
+    set_int(s, ZMQ_LINGER, 0);
+    zmq_close(s);
+    snprintf(buf, sizeof buf, "\"sent\": %llu, \"send_secs\": %.6f", sent, send_secs);
+    result(buf);
+}
+
+/* fan-sub: --count SUB sockets subscribed to everything, polled from this one thread;
+ * SUBSCRIBED once each has a message; counts DATA until each has END. */
+static void fan_sub(void *ctx) {
+    void **subs = calloc((size_t)count, sizeof *subs);
+    zmq_pollitem_t *items = calloc((size_t)count, sizeof *items);
+    unsigned long long *counts = calloc((size_t)count, sizeof *counts);
+    char *heard = calloc((size_t)count, 1), *ended = calloc((size_t)count, 1);
+    int n_heard = 0, n_ended = 0, announced = 0;
+    unsigned long long bytes = 0, total = 0, lo = ~0ULL, hi = 0;
+    double first = 0, last_end = 0, secs;
+    zmq_msg_t parts[MAX_PARTS];
+    char buf[512];
+    if (count < 1) {
+        printf("{\"error\": \"--count must be at least 1\"}\n");
+        exit(1);
+    }
+    init_parts(parts);
+    for (int i = 0; i < count; i++) {
+        subs[i] = connected(ctx, ZMQ_SUB);
+        if (zmq_setsockopt(subs[i], ZMQ_SUBSCRIBE, "", 0) != 0) fail("ZMQ_SUBSCRIBE");
+        items[i].socket = subs[i];
+        items[i].events = ZMQ_POLLIN;
+    }
+    while (n_ended < count) {
+        int rc = zmq_poll(items, count, (long)(limit * 1000));
+        if (rc < 0) fail("zmq_poll");
+        if (rc == 0) {
+            printf("{\"error\": \"nothing received for %.0f s\"}\n", limit);
+            exit(1);
+        }
+        for (int i = 0; i < count; i++) {
+            if (!(items[i].revents & ZMQ_POLLIN)) continue;
+            /* A bounded batch per socket, so that one busy socket does not starve the others. */
+            for (int m = 0; m < 256; m++) {
+                int n = 0, more = 1;
+                while (more) {
+                    if (zmq_msg_recv(&parts[n], subs[i], n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+                        if (n == 0 && zmq_errno() == EAGAIN) break;
+                        fail("zmq_msg_recv");
+                    }
+                    more = zmq_msg_more(&parts[n]);
+                    if (n + 1 < MAX_PARTS) n++;
+                }
+                if (n == 0) break;
+                if (!heard[i]) {
+                    heard[i] = 1;
+                    if (++n_heard == count && !announced) {
+                        announced = 1;
+                        printf("SUBSCRIBED\n");
+                        fflush(stdout);
+                    }
+                }
+                if (ended[i]) continue;
+                if (part_is(&parts[0], "DATA")) {
+                    if (first == 0) {
+                        first = now_s();
+                    } else {
+                        counts[i]++;
+                        if (n >= 2) bytes += zmq_msg_size(&parts[1]);
+                    }
+                } else if (part_is(&parts[0], "END")) {
+                    ended[i] = 1;
+                    n_ended++;
+                    last_end = now_s();
+                }
+            }
+        }
+    }
+    secs = first > 0 && last_end > first ? last_end - first : 0;
+    for (int i = 0; i < count; i++) {
+        total += counts[i];
+        if (counts[i] < lo) lo = counts[i];
+        if (counts[i] > hi) hi = counts[i];
+        set_int(subs[i], ZMQ_LINGER, 0);
+        zmq_close(subs[i]);
+    }
+    snprintf(buf, sizeof buf,
+             "\"subscribers\": %d, \"msgs\": %llu, \"body_bytes\": %llu, \"secs\": %.6f, "
+             "\"msg_per_s\": %.1f, \"mb_per_s\": %.3f, \"per_sub_min\": %llu, "
+             "\"per_sub_max\": %llu",
+             count, total, bytes, secs, secs > 0 ? total / secs : 0.0,
+             secs > 0 ? bytes / secs / 1e6 : 0.0, lo, hi);
+    result(buf);
+}
+
+/* rep: a REP sending every request back, until END. */
+static void rep(void *ctx) {
+    void *s = bound(ctx, ZMQ_REP);
+    zmq_msg_t parts[MAX_PARTS];
+    unsigned long long replied = 0;
+    char buf[128];
+    init_parts(parts);
+    for (;;) {
+        int n = recv_parts(s, parts);
+        int end = part_is(&parts[0], "END");
+        send_parts(s, parts, n);
+        replied++;
+        if (end) break;
+    }
+    snprintf(buf, sizeof buf, "\"replied\": %llu", replied);
+    zmq_close(s);
+    result(buf);
+}
+
+/* req: one request at a time for --duration (after a tenth of it to warm up): RTTs. */
+static void req(void *ctx) {
+    void *s = connected(ctx, ZMQ_REQ);
+    char *body = malloc(size ? size : 1);
+    size_t cap = 1 << 20, n = 0;
+    uint64_t *rtts = malloc(cap * sizeof *rtts);
+    zmq_msg_t parts[MAX_PARTS];
+    double warm_until, start, sum = 0;
+    char buf[512];
+    memset(body, 0x5a, size);
+    init_parts(parts);
+    warm_until = now_s() + duration / 10;
+    while (now_s() < warm_until) round_trip(s, body, parts);
+    start = now_s();
+    while (now_s() - start < duration) {
+        double t = now_s();
+        round_trip(s, body, parts);
+        if (n == cap) {
+            cap *= 2;
+            rtts = realloc(rtts, cap * sizeof *rtts);
+        }
+        rtts[n++] = (uint64_t)((now_s() - t) * 1e9);
+    }
+    finish_echo(s, parts);
+    qsort(rtts, n, sizeof *rtts, cmp_u64);
+    for (size_t i = 0; i < n; i++) sum += rtts[i];
+    snprintf(buf, sizeof buf,
+             "\"samples\": %zu, \"min_us\": %.3f, \"p50_us\": %.3f, \"p99_us\": %.3f, "
+             "\"p999_us\": %.3f, \"max_us\": %.3f, \"mean_us\": %.3f",
+             n, n ? rtts[0] / 1000.0 : 0, quantile_us(rtts, n, 0.5), quantile_us(rtts, n, 0.99),
+             quantile_us(rtts, n, 0.999), n ? rtts[n - 1] / 1000.0 : 0,
+             n ? sum / n / 1000.0 : 0);
+    zmq_close(s);
+    result(buf);
+}
+
 /*
  * hello-server: what courier-server does on its defaults (crates/server/src/server.rs), on
  * libzmq. A ROUTER bound to --endpoint learns a client by routing id from its first message
@@ -604,6 +861,7 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--hwm") == 0) hwm = atoi(v);
         else if (strcmp(a, "--limit") == 0) limit = strtod(v, NULL);
         else if (strcmp(a, "--max-msgs") == 0) max_msgs = strtoull(v, NULL, 10);
+        else if (strcmp(a, "--count") == 0) count = atoi(v);
         else if (strcmp(a, "--impl") == 0) impl = v;
         else {
             printf("{\"error\": \"unknown flag %s\"}\n", a);
@@ -620,11 +878,17 @@ int main(int argc, char **argv) {
     else if (strcmp(role, "pipe") == 0) pipe_role(ctx);
     else if (strcmp(role, "big-recv") == 0) big_recv(ctx);
     else if (strcmp(role, "big-send") == 0) big_send(ctx);
+    else if (strcmp(role, "push-recv") == 0) push_recv(ctx);
+    else if (strcmp(role, "push-send") == 0) push_send(ctx);
+    else if (strcmp(role, "fan-pub") == 0) fan_pub(ctx);
+    else if (strcmp(role, "fan-sub") == 0) fan_sub(ctx);
+    else if (strcmp(role, "rep") == 0) rep(ctx);
+    else if (strcmp(role, "req") == 0) req(ctx);
     else if (strcmp(role, "hello-server") == 0) hello_server(ctx);
     else {
         printf("{\"error\": \"unknown role %s\"}\n", role);
         return 2;
     }
-    zmq_ctx_term(ctx);
+    if (!ctx_terminated) zmq_ctx_term(ctx);
     return 0;
 }

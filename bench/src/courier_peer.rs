@@ -7,14 +7,17 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use courier_proto::curve::{Authorizer, Keypair, SecretKey};
 use courier_proto::z85;
-use courier_socket::{runtime, Dealer, Multipart, Options, Router, Security, SocketEvent};
+use courier_socket::{
+    runtime, Dealer, Multipart, Options, Pub, Pull, Push, Rep, Req, Router, Security, SocketEvent,
+    Sub,
+};
 use futures::FutureExt;
 use serde_json::{json, Value};
 
 use crate::peer::{curve_var, PeerArgs, CLIENT_SECRET, SERVER_PUBLIC, SERVER_SECRET};
 use crate::util::{
-    announce_ready, cpu_seconds, latency_summary, proc_status_kb, unix_now, ACK, BIG, DATA, END,
-    WARM,
+    announce_ready, cpu_seconds, fanout_result, latency_summary, proc_status_kb, unix_now,
+    DriverSignals, ACK, BIG, DATA, END, SUBSCRIBED, WARM,
 };
 
 /// Messages this peer has received and sent so far, for the error message of a stalled run.
@@ -78,6 +81,12 @@ pub fn run(a: &PeerArgs) -> Result<Value, String> {
                 "pipe" => pipe(a).await,
                 "big-recv" => big_recv(a).await,
                 "big-send" => big_send(a).await,
+                "push-recv" => push_recv(a).await,
+                "push-send" => push_send(a).await,
+                "fan-pub" => fan_pub(a).await,
+                "fan-sub" => fan_sub(a).await,
+                "rep" => rep(a).await,
+                "req" => req(a).await,
                 "hello-clients" => hello_clients(a).await,
                 other => Err(format!("unknown role {other:?}")),
             }
@@ -106,6 +115,12 @@ type Events = async_channel::Receiver<SocketEvent>;
 /// unflushed, or its write lost a race with the stop signal), which stalled a run until its
 /// time limit; see BENCHMARKS.md. Waiting for the peer costs nothing measured.
 async fn close_after_peer_leaves(router: Router, events: Events) {
+    wait_disconnected(&events).await;
+    router.close().await;
+}
+
+/// Waits until a peer disconnects (or 3 s).
+async fn wait_disconnected(events: &Events) {
     let _ = runtime::timeout(Duration::from_secs(3), async {
         while let Ok(ev) = events.recv().await {
             if matches!(ev, SocketEvent::Disconnected { .. }) {
@@ -114,7 +129,6 @@ async fn close_after_peer_leaves(router: Router, events: Events) {
         }
     })
     .await;
-    router.close().await;
 }
 
 fn connected_dealer(a: &PeerArgs) -> Result<Dealer, String> {
@@ -308,6 +322,247 @@ async fn big_send(a: &PeerArgs) -> Result<Value, String> {
     }
     dealer.close().await;
     Ok(json!({ "secs": secs, "rss_before_kb": rss_before_kb }))
+}
+
+fn data_msg(a: &PeerArgs) -> Result<Multipart, String> {
+    mp([Bytes::from_static(DATA), Bytes::from(vec![0x5a; a.size])])
+}
+
+fn end_msg() -> Result<Multipart, String> {
+    mp([Bytes::from_static(END), Bytes::new()])
+}
+
+async fn push_recv(a: &PeerArgs) -> Result<Value, String> {
+    let pull = Pull::new(options(a, true)?);
+    let endpoint = pull.bind("tcp://127.0.0.1:0").await.map_err(err)?;
+    announce_ready(&endpoint.to_string());
+    let mut first: Option<Instant> = None;
+    let mut msgs = 0u64;
+    let mut bytes = 0u64;
+    loop {
+        let msg = pull.recv().await.map_err(err)?;
+        if msg.first() == END {
+            let elapsed = first.map_or(0.0, |t| t.elapsed().as_secs_f64());
+            pull.close().await;
+            return Ok(throughput_result(msgs, bytes, elapsed));
+        }
+        if first.is_none() {
+            // As thr-recv: the clock starts at the first message, which is not counted.
+            first = Some(Instant::now());
+            continue;
+        }
+        msgs += 1;
+        bytes += msg.frames().get(1).map_or(0, |b| b.len()) as u64;
+        if msgs.is_multiple_of(1024) {
+            RECEIVED.store(msgs, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn push_send(a: &PeerArgs) -> Result<Value, String> {
+    let push = Push::new(options(a, false)?);
+    push.connect(&a.endpoint).map_err(err)?;
+    let msg = data_msg(a)?;
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while start.elapsed() < a.duration && sent < a.max_msgs {
+        for _ in 0..64 {
+            push.send(msg.clone()).await.map_err(err)?;
+        }
+        sent += 64;
+        SENT.store(sent, Ordering::Relaxed);
+    }
+    push.send(end_msg()?).await.map_err(err)?;
+    let send_secs = start.elapsed().as_secs_f64();
+    // PULL cannot answer: closing with linger is what delivers the rest and END.
+    let unsent = push.close().await;
+    if unsent > 0 {
+        return Err(format!("{unsent} message(s) unsent at close"));
+    }
+    Ok(json!({ "sent": sent, "send_secs": send_secs }))
+}
+
+/// The publisher of the fan-out case: WARM every millisecond until the driver says GO (every
+/// subscriber has one: subscriptions are in), DATA for `--duration`, then END every 10 ms
+/// (a subscriber at its HWM misses messages, END included) until the driver closes our input.
+async fn fan_pub(a: &PeerArgs) -> Result<Value, String> {
+    let signals = DriverSignals::watch_stdin();
+    let publisher = Pub::new(options(a, true)?);
+    let endpoint = publisher.bind("tcp://127.0.0.1:0").await.map_err(err)?;
+    announce_ready(&endpoint.to_string());
+    let warm = mp([Bytes::from_static(WARM), Bytes::new()])?;
+    while !signals.go() {
+        if signals.done() {
+            return Err("standard input ended before GO".into());
+        }
+        publisher.send(warm.clone()).await.map_err(err)?;
+        runtime::sleep(Duration::from_millis(1)).await;
+    }
+    let msg = data_msg(a)?;
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while start.elapsed() < a.duration && sent < a.max_msgs {
+        for _ in 0..64 {
+            publisher.send(msg.clone()).await.map_err(err)?;
+        }
+        sent += 64;
+        SENT.store(sent, Ordering::Relaxed);
+    }
+    let send_secs = start.elapsed().as_secs_f64();
+    let end = end_msg()?;
+    while !signals.done() {
+        publisher.send(end.clone()).await.map_err(err)?;
+        runtime::sleep(Duration::from_millis(10)).await;
+    }
+    publisher.close().await;
+    Ok(json!({ "sent": sent, "send_secs": send_secs }))
+}
+
+/// What the fan-out subscribers have seen.
+struct FanTally {
+    /// Per SUB socket: received anything, received END, DATA messages counted.
+    heard: Vec<bool>,
+    ended: Vec<bool>,
+    counts: Vec<u64>,
+    bytes: u64,
+    first: Option<Instant>,
+    last_end: Option<Instant>,
+    announced: bool,
+}
+
+impl FanTally {
+    fn new(n: usize) -> FanTally {
+        FanTally {
+            heard: vec![false; n],
+            ended: vec![false; n],
+            counts: vec![0; n],
+            bytes: 0,
+            first: None,
+            last_end: None,
+            announced: false,
+        }
+    }
+
+    /// Takes one message of subscriber `i`; returns whether every subscriber has had END.
+    fn take(&mut self, i: usize, msg: &Multipart) -> bool {
+        if let Some(h) = self.heard.get_mut(i) {
+            *h = true;
+        }
+        if !self.announced && self.heard.iter().all(|&h| h) {
+            self.announced = true;
+            println!("{SUBSCRIBED}");
+        }
+        let ended = self.ended.get(i).copied().unwrap_or(true);
+        match msg.first() {
+            h if h == DATA && !ended => {
+                if self.first.is_none() {
+                    // The clock starts at the first DATA, which is not counted.
+                    self.first = Some(Instant::now());
+                } else if let Some(c) = self.counts.get_mut(i) {
+                    *c += 1;
+                    self.bytes += msg.frames().get(1).map_or(0, |b| b.len()) as u64;
+                }
+            }
+            h if h == END && !ended => {
+                if let Some(e) = self.ended.get_mut(i) {
+                    *e = true;
+                }
+                self.last_end = Some(Instant::now());
+                RECEIVED.store(self.counts.iter().sum(), Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        self.ended.iter().all(|&e| e)
+    }
+
+    fn result(&self) -> Value {
+        let secs = match (self.first, self.last_end) {
+            (Some(f), Some(l)) => l.saturating_duration_since(f).as_secs_f64(),
+            _ => 0.0,
+        };
+        fanout_result(&self.counts, self.bytes, secs)
+    }
+}
+
+/// `--count` SUB sockets in this process, subscribed to everything, read by one task (as the
+/// libzmq peer polls them from one thread): whatever is waiting first, then a wait on all.
+async fn fan_sub(a: &PeerArgs) -> Result<Value, String> {
+    if a.count == 0 {
+        return Err("--count must be at least 1".into());
+    }
+    let mut subs = Vec::with_capacity(a.count);
+    for _ in 0..a.count {
+        let sub = Sub::new(options(a, false)?);
+        sub.subscribe(b"");
+        sub.connect(&a.endpoint).map_err(err)?;
+        subs.push(sub);
+    }
+    let mut tally = FanTally::new(subs.len());
+    loop {
+        let mut got = false;
+        for (i, sub) in subs.iter().enumerate() {
+            // A bounded batch per socket, so that one busy socket does not starve the others.
+            for _ in 0..256 {
+                let Some(msg) = sub.try_recv() else { break };
+                got = true;
+                if tally.take(i, &msg) {
+                    return Ok(tally.result());
+                }
+            }
+        }
+        if !got {
+            let waits = subs.iter().map(|s| Box::pin(s.recv()));
+            let (msg, i, _) = futures::future::select_all(waits).await;
+            if tally.take(i, &msg.map_err(err)?) {
+                return Ok(tally.result());
+            }
+        }
+    }
+}
+
+async fn rep(a: &PeerArgs) -> Result<Value, String> {
+    let rep = Rep::new(options(a, true)?);
+    let events = rep.events();
+    let endpoint = rep.bind("tcp://127.0.0.1:0").await.map_err(err)?;
+    announce_ready(&endpoint.to_string());
+    let mut replied = 0u64;
+    loop {
+        let msg = rep.recv().await.map_err(err)?;
+        let end = msg.first() == END;
+        rep.send(msg).await.map_err(err)?;
+        replied += 1;
+        if end {
+            // As close_after_peer_leaves: the REQ closes once it has the last reply.
+            wait_disconnected(&events).await;
+            rep.close().await;
+            return Ok(json!({ "replied": replied }));
+        }
+    }
+}
+
+async fn req_round_trip(req: &Req, msg: Multipart) -> Result<Multipart, String> {
+    req.send(msg).await.map_err(err)?;
+    req.recv().await.map_err(err)
+}
+
+async fn req(a: &PeerArgs) -> Result<Value, String> {
+    let req = Req::new(options(a, false)?);
+    req.connect(&a.endpoint).map_err(err)?;
+    let msg = data_msg(a)?;
+    let warm_until = Instant::now() + a.duration / 10;
+    while Instant::now() < warm_until {
+        req_round_trip(&req, msg.clone()).await?;
+    }
+    let mut rtts = Vec::with_capacity(1 << 20);
+    let start = Instant::now();
+    while start.elapsed() < a.duration {
+        let t = Instant::now();
+        req_round_trip(&req, msg.clone()).await?;
+        rtts.push(u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX));
+    }
+    req_round_trip(&req, end_msg()?).await?;
+    req.close().await;
+    Ok(latency_summary(rtts))
 }
 
 /// Shared counters of the `hello-clients` role.

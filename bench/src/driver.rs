@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::peer::{Impl, CLIENT_PUBLIC, CLIENT_SECRET, SERVER_PUBLIC, SERVER_SECRET};
 use crate::report;
-use crate::util::{cpu_seconds, proc_status_kb, Flags};
+use crate::util::{cpu_seconds, proc_status_kb, Flags, FANOUT_SUBSCRIBERS, GO, SUBSCRIBED};
 
 const USAGE: &str = "\
 courier-bench: courier vs libzmq vs zmq.rs, each side in its own process on 127.0.0.1.
@@ -23,19 +23,25 @@ Run through ./scripts/bench.sh (it builds everything, including the libzmq peer)
                 [--scale-clients 1000,10000] [--handshake-clients 5000]
                 [--json PATH] [--markdown PATH] [--libzmq-peer PATH] [--server PATH]
 
-GROUPS (comma-separated): thr, lat, pipe, big, curve-thr, curve-lat, scale
+GROUPS (comma-separated): thr, lat, pipe, big, push, fanout, reqrep, curve-thr, curve-lat, scale
 --quick: a few seconds in all (smoke test); default: the full run for BENCHMARKS.md.
+push: PUSH -> PULL throughput at 64 B; fanout: one PUB to 10 SUB sockets (in one process),
+  messages delivered per second in all; reqrep: REQ/REP round trips (and, unless lat runs
+  too, courier's DEALER/ROUTER round trips as the baseline of its target).
 scale: N courier clients at 1 Hz against courier-server and against the libzmq peer's
   hello-server (those of --impls), NULL and CURVE; then CURVE handshakes per second of one
   server core, with --handshake-clients clients that only connect.
 ";
 
 /// Every group of cases, in run order.
-const GROUPS: [&str; 7] = [
+const GROUPS: [&str; 10] = [
     "thr",
     "lat",
     "pipe",
     "big",
+    "push",
+    "fanout",
+    "reqrep",
     "curve-thr",
     "curve-lat",
     "scale",
@@ -577,6 +583,168 @@ impl Driver {
         }
     }
 
+    /// PUSH -> PULL throughput at the socket-type size (64 B), as `thr`.
+    fn push(&self, out: &mut Vec<Value>) {
+        let size = self.plan.lat_size;
+        for &imp in &self.impls {
+            let label = format!("push {size} B {}", imp.name());
+            let secs = self.plan.thr_secs;
+            let r = self.repeat(&label, self.plan.reps, "msg_per_s", || {
+                let (recv, send) = self.pair(
+                    imp,
+                    ("push-recv", "push-send"),
+                    &[
+                        ("size", size.to_string()),
+                        ("duration", secs.to_string()),
+                        ("max-msgs", max_msgs(size, secs).to_string()),
+                    ],
+                    false,
+                    self.limit(secs),
+                )?;
+                let mut v = recv.clone();
+                v["receiver"] = recv;
+                v["sender"] = send;
+                Ok(v)
+            });
+            out.push(json!({ "case": "push", "security": "null", "size": size,
+                             "impl": imp.name(), "result": r }));
+        }
+    }
+
+    /// One PUB to [`FANOUT_SUBSCRIBERS`] SUB sockets in one process, 64 B.
+    fn fanout(&self, out: &mut Vec<Value>) {
+        let size = self.plan.lat_size;
+        for &imp in &self.impls {
+            let label = format!(
+                "fanout {size} B to {FANOUT_SUBSCRIBERS} subscribers {}",
+                imp.name()
+            );
+            let secs = self.plan.thr_secs;
+            let r = self.repeat(&label, self.plan.reps, "msg_per_s", || {
+                self.fan(imp, size, secs)
+            });
+            out.push(json!({ "case": "fanout", "security": "null", "size": size,
+                             "subscribers": FANOUT_SUBSCRIBERS, "impl": imp.name(),
+                             "result": r }));
+        }
+    }
+
+    /// One fan-out run: the publisher binds and sends WARM until the subscriber process says
+    /// every SUB socket has a message (so every subscription is in: the slow joiner is not
+    /// timed); then GO on the publisher's input starts the timed part; the publisher repeats
+    /// END (which a subscriber at its HWM may miss) until its input is closed.
+    fn fan(&self, imp: Impl, size: usize, secs: f64) -> Result<Value, String> {
+        // Room for connecting and subscribing before the timed part.
+        let limit = self.limit(secs) + Duration::from_secs(10);
+        let deadline = Instant::now() + limit + Duration::from_secs(3);
+        let mut args = vec![
+            ("size", size.to_string()),
+            ("duration", secs.to_string()),
+            ("max-msgs", max_msgs(size, secs).to_string()),
+            ("limit", format!("{:.1}", limit.as_secs_f64())),
+        ];
+        let mut cmd = self.peer(imp, "fan-pub", &args, false);
+        cmd.stdin(Stdio::piped());
+        let mut publisher = Proc::start(cmd, format!("{} fan-pub", imp.name()))?;
+        let ready = match publisher.line("READY ", Instant::now() + Duration::from_secs(10)) {
+            Ok(l) => l,
+            Err(e) => {
+                publisher.kill();
+                return Err(e);
+            }
+        };
+        args.push((
+            "endpoint",
+            ready.trim_start_matches("READY ").trim().to_owned(),
+        ));
+        args.push(("count", FANOUT_SUBSCRIBERS.to_string()));
+        let mut subs = match Proc::start(
+            self.peer(imp, "fan-sub", &args, false),
+            format!("{} fan-sub", imp.name()),
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                publisher.kill();
+                return Err(e);
+            }
+        };
+        let fail = |publisher: Proc, subs: Proc, e: String| {
+            publisher.kill();
+            subs.kill();
+            Err(e)
+        };
+        if let Err(e) = subs.line(SUBSCRIBED, Instant::now() + Duration::from_secs(10)) {
+            return fail(publisher, subs, e);
+        }
+        let go = publisher.child.stdin.as_mut().map_or_else(
+            || Err("fan-pub: no stdin".to_owned()),
+            |stdin| {
+                use std::io::Write;
+                writeln!(stdin, "{GO}")
+                    .and_then(|()| stdin.flush())
+                    .map_err(|e| format!("fan-pub: cannot say GO: {e}"))
+            },
+        );
+        if let Err(e) = go {
+            return fail(publisher, subs, e);
+        }
+        let received = match subs.result(deadline) {
+            Ok(r) => r,
+            Err(e) => return fail(publisher, subs, e),
+        };
+        // The subscribers are done: the publisher may stop repeating END.
+        drop(publisher.child.stdin.take());
+        let published = match publisher.result(Instant::now() + Duration::from_secs(10)) {
+            Ok(p) => p,
+            Err(e) => return fail(publisher, subs, e),
+        };
+        subs.finish(Duration::from_secs(15));
+        publisher.finish(Duration::from_secs(15));
+        let sent = published["sent"].as_f64().unwrap_or(0.0);
+        let msgs = received["msgs"].as_f64().unwrap_or(0.0);
+        let mut v = received.clone();
+        // What reached the subscribers of what was published to them (the rest was dropped at
+        // a subscriber's HWM, as PUB does).
+        v["delivered_fraction"] = if sent > 0.0 {
+            json!(msgs / (sent * FANOUT_SUBSCRIBERS as f64))
+        } else {
+            Value::Null
+        };
+        v["receiver"] = received;
+        v["sender"] = published;
+        Ok(v)
+    }
+
+    /// REQ/REP round trips at 64 B, as `lat`; and courier's DEALER/ROUTER round trips when the
+    /// `lat` group does not run, the baseline of the REQ/REP target.
+    fn reqrep(&self, out: &mut Vec<Value>) {
+        let size = self.plan.lat_size;
+        let secs = self.plan.lat_secs;
+        let mut cases = self
+            .impls
+            .iter()
+            .map(|&imp| ("reqrep", imp, ("rep", "req")))
+            .collect::<Vec<_>>();
+        if !self.wants("lat") && self.impls.contains(&Impl::Courier) {
+            cases.push(("reqrep-baseline", Impl::Courier, ("echo", "lat")));
+        }
+        for (case, imp, roles) in cases {
+            let label = format!("{case} {size} B {}", imp.name());
+            let r = self.repeat(&label, self.plan.reps, "p50_us", || {
+                let (_, lat) = self.pair(
+                    imp,
+                    roles,
+                    &[("size", size.to_string()), ("duration", secs.to_string())],
+                    false,
+                    self.limit(secs),
+                )?;
+                Ok(lat)
+            });
+            out.push(json!({ "case": case, "security": "null", "size": size,
+                             "impl": imp.name(), "result": r }));
+        }
+    }
+
     fn run(&self, flags: &Flags) -> i32 {
         let started = Instant::now();
         let machine = machine_info(&self.libzmq_peer, self.impls.contains(&Impl::Libzmq));
@@ -597,6 +765,15 @@ impl Driver {
         }
         if self.wants("big") {
             self.big(&mut results);
+        }
+        if self.wants("push") {
+            self.push(&mut results);
+        }
+        if self.wants("fanout") {
+            self.fanout(&mut results);
+        }
+        if self.wants("reqrep") {
+            self.reqrep(&mut results);
         }
         if self.impls.contains(&Impl::Courier) || self.impls.contains(&Impl::Libzmq) {
             if self.wants("curve-thr") {

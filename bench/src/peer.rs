@@ -13,6 +13,12 @@
 //! | `pipe`      | DEALER          | keeps `--inflight` requests outstanding: replies per second  |
 //! | `big-recv`  | ROUTER, binds   | receives one `[BIG, body]`, answers `ACK`; peak RSS           |
 //! | `big-send`  | DEALER          | sends one `[BIG, --size bytes]`, times it until `ACK`         |
+//! | `push-recv` | PULL, binds     | counts `[DATA, body]` until `END` (no answer: PULL cannot send); msg/s |
+//! | `push-send` | PUSH            | sends `[DATA, body]` for `--duration`, then `END`; closes with linger |
+//! | `fan-pub`   | PUB, binds      | `[WARM, ""]` every ms until `GO` on stdin, `[DATA, body]` for `--duration`, then `END` every 10 ms until stdin ends |
+//! | `fan-sub`   | `--count` SUBs in one process, subscribed to everything | `SUBSCRIBED` once each has a message; counts `DATA` until each has `END`; total msg/s |
+//! | `rep`       | REP, binds      | replies to every request with it, until `END`                |
+//! | `req`       | REQ             | one request at a time for `--duration`: RTT percentiles      |
 //! | `hello-clients` | many DEALERs (courier only) | the server-scale clients: HELLO at 1 Hz each |
 //! | `hello-server` | ROUTER, binds (libzmq only) | courier-server's behaviour on libzmq, for the scale case |
 
@@ -71,9 +77,9 @@ pub struct PeerArgs {
     pub curve: bool,
     /// Upper bound on the whole run; past it the peer gives up with an error.
     pub limit: Duration,
-    /// `hello-clients`: how many clients.
+    /// `hello-clients`: how many clients; `fan-sub`: how many SUB sockets.
     pub count: usize,
-    /// `thr-send`: stop after this many messages even if `--duration` has not passed (zmq.rs
+    /// `thr-send`, `push-send`, `fan-pub`: stop after this many messages even if `--duration` has not passed (zmq.rs
     /// has no high-water mark: its sends never wait, and would queue without bound).
     pub max_msgs: u64,
     /// `hello-clients`: most handshakes in progress at once.

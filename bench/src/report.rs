@@ -283,10 +283,197 @@ fn write_tables(out: &mut String, all: &Value) -> std::fmt::Result {
         writeln!(out)?;
     }
 
+    socket_type_tables(out, results)?;
+
     let empty_scale = Vec::new();
     let scale = all["scale"].as_array().unwrap_or(&empty_scale);
     scale_tables(out, scale)?;
     Ok(())
+}
+
+/// CPU µs per message of a throughput-like result: both processes' CPU time over the messages
+/// sent (`per_delivered`: over those delivered, for fan-out, where one message sent is up to
+/// ten delivered).
+fn cpu_per_msg(m: &Value, per_delivered: bool) -> Option<(String, f64)> {
+    let msgs = m["msgs"].as_f64()?;
+    let cpu = m["receiver"]["cpu_s"].as_f64()? + m["sender"]["cpu_s"].as_f64()?;
+    let n = if per_delivered {
+        msgs
+    } else {
+        m["sender"]["sent"].as_f64().unwrap_or(msgs).max(msgs)
+    };
+    let us = cpu / n.max(1.0) * 1e6;
+    Some((format!("{us:.2}"), us))
+}
+
+fn rate_cell(m: &Value) -> Option<(String, f64)> {
+    let r = m["msg_per_s"].as_f64()?;
+    Some((format!("{} msg/s", si(r)), r))
+}
+
+/// The median of `case` for `imp`, if it ran and succeeded.
+fn median_of<'a>(results: &'a [Value], case: &str, imp: &str) -> Option<&'a Value> {
+    find(results, |c| c["case"] == case, imp).and_then(|c| median(c).ok())
+}
+
+/// The PUSH/PULL, fan-out and REQ/REP tables, then the issue's targets for them.
+fn socket_type_tables(out: &mut String, results: &[Value]) -> std::fmt::Result {
+    let has = |case: &str| results.iter().any(|c| c["case"] == case);
+    if has("push") {
+        writeln!(
+            out,
+            "**PUSH/PULL**: one-way PUSH -> PULL, 2 frames (4-byte header + 64-byte body), \
+             measured at the receiver as the DEALER -> ROUTER throughput is. Ratios: msg/s \
+             higher is better; CPU per message (sender + receiver process), lower is better.\n"
+        )?;
+        header(out, "64 B")?;
+        let push = |c: &Value| c["case"] == "push";
+        row(out, "throughput", &cells(results, push, rate_cell))?;
+        row(
+            out,
+            "CPU per message (µs)",
+            &cells(results, push, |m| cpu_per_msg(m, false)),
+        )?;
+        writeln!(out)?;
+    }
+    if has("fanout") {
+        let n = results
+            .iter()
+            .find(|c| c["case"] == "fanout")
+            .map_or(Value::Null, |c| c["subscribers"].clone());
+        writeln!(
+            out,
+            "**Fan-out**: one PUB process, {n} SUB sockets in one other process (courier and \
+             libzmq read them all from one thread, zmq.rs from one task each), all subscribed \
+             to everything, 2 frames (4-byte header + 64-byte body). Delivered: messages \
+             received by all subscribers together per second, from the first to the last \
+             subscriber's END (higher is better); PUB drops for a subscriber at its HWM (1000), \
+             so the share of published messages delivered is shown too; CPU per delivered \
+             message (publisher + subscriber process, lower is better).\n"
+        )?;
+        header(out, "64 B")?;
+        let fan = |c: &Value| c["case"] == "fanout";
+        row(out, "delivered, in all", &cells(results, fan, rate_cell))?;
+        row(
+            out,
+            "share delivered",
+            &cells(results, fan, |m| {
+                let f = m["delivered_fraction"].as_f64()?;
+                Some((format!("{:.1}%", f * 100.0), f))
+            }),
+        )?;
+        row(
+            out,
+            "CPU per delivered message (µs)",
+            &cells(results, fan, |m| cpu_per_msg(m, true)),
+        )?;
+        writeln!(out)?;
+    }
+    if has("reqrep") {
+        writeln!(
+            out,
+            "**REQ/REP**: REQ -> REP echo, one request at a time, 2 frames (4-byte header + \
+             64-byte body), as the DEALER -> ROUTER latency case (µs, lower is better).\n"
+        )?;
+        header(out, "case")?;
+        for (key, name) in [("p50_us", "p50"), ("p99_us", "p99"), ("p999_us", "p99.9")] {
+            let c = cells(
+                results,
+                |c| c["case"] == "reqrep",
+                |m| {
+                    let v = m[key].as_f64()?;
+                    Some((format!("{v:.1} µs"), v))
+                },
+            );
+            row(out, &format!("RTT {name}"), &c)?;
+        }
+        writeln!(out)?;
+    }
+    if has("push") || has("fanout") || has("reqrep") {
+        targets_table(out, results)?;
+    }
+    Ok(())
+}
+
+/// "yes", "no", or "not measured" for a target whose figure is `x` (None: not measured).
+fn met(x: Option<f64>, ok: impl Fn(f64) -> bool) -> &'static str {
+    match x {
+        Some(v) if ok(v) => "**yes**",
+        Some(_) => "no",
+        None => "not measured",
+    }
+}
+
+/// Issue #13's targets for the socket types: this run's figures and whether they were met.
+fn targets_table(out: &mut String, results: &[Value]) -> std::fmt::Result {
+    writeln!(
+        out,
+        "**Against the targets** (issue #13): PUSH/PULL and fan-out at 64 B at least 1.5x \
+         libzmq's msg/s; REQ/REP round trips no slower than courier's DEALER/ROUTER ones (p50).\n"
+    )?;
+    writeln!(out, "| target | this run | met |")?;
+    writeln!(out, "|---|---|---|")?;
+    for (case, name) in [("push", "PUSH/PULL"), ("fanout", "fan-out (delivered)")] {
+        if !results.iter().any(|c| c["case"] == case) {
+            continue;
+        }
+        let rate = |imp: &str| median_of(results, case, imp).and_then(|m| m["msg_per_s"].as_f64());
+        let (c, l) = (rate("courier"), rate("libzmq"));
+        let x = match (c, l) {
+            (Some(c), Some(l)) if l > 0.0 => Some(c / l),
+            _ => None,
+        };
+        let figure = match (x, c, l) {
+            (Some(x), Some(c), Some(l)) => {
+                format!("{x:.2}x ({} vs {} msg/s)", si(c), si(l))
+            }
+            _ => "– (needs courier and libzmq figures)".to_owned(),
+        };
+        writeln!(
+            out,
+            "| {name} 64 B >= 1.5x libzmq | {figure} | {} |",
+            met(x, |v| v >= 1.5)
+        )?;
+    }
+    if results.iter().any(|c| c["case"] == "reqrep") {
+        let p = |case: &str, key: &str| {
+            let m = if case == "lat" {
+                find(
+                    results,
+                    |c| c["case"] == "lat" && c["security"] == "null",
+                    "courier",
+                )
+                .and_then(|c| median(c).ok())
+            } else {
+                median_of(results, case, "courier")
+            };
+            m.and_then(|m| m[key].as_f64())
+        };
+        // The DEALER/ROUTER latency case of this run, or the baseline the reqrep group ran.
+        let base = |key: &str| p("lat", key).or_else(|| p("reqrep-baseline", key));
+        let (r50, b50) = (p("reqrep", "p50_us"), base("p50_us"));
+        let (r99, b99) = (p("reqrep", "p99_us"), base("p99_us"));
+        let x = match (r50, b50) {
+            (Some(r), Some(b)) if b > 0.0 => Some(r / b),
+            _ => None,
+        };
+        let figure = match (r50, b50) {
+            (Some(r), Some(b)) => format!(
+                "p50 {r:.1} vs {b:.1} µs ({}); p99 {} vs {} µs ({})",
+                ratio(Some(r), Some(b)),
+                r99.map_or_else(|| "–".to_owned(), |v| format!("{v:.1}")),
+                b99.map_or_else(|| "–".to_owned(), |v| format!("{v:.1}")),
+                ratio(r99, b99)
+            ),
+            _ => "– (needs courier's REQ/REP and DEALER/ROUTER figures)".to_owned(),
+        };
+        writeln!(
+            out,
+            "| REQ/REP RTT <= DEALER/ROUTER's | {figure} | {} |",
+            met(x, |v| v <= 1.0)
+        )?;
+    }
+    writeln!(out)
 }
 
 /// The server of a scale result ("courier" in results made before the libzmq server existed).
@@ -563,6 +750,81 @@ mod tests {
         );
         assert!(
             md.contains("| handshakes/s of one server core | 4.0 k | FAILED (boom) | – |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn the_socket_type_tables_say_whether_the_targets_were_met() {
+        let thr = |rate: f64, cpu: f64| {
+            json!({ "median": { "msg_per_s": rate, "msgs": 1000, "delivered_fraction": 0.5,
+                    "receiver": { "cpu_s": cpu }, "sender": { "cpu_s": cpu, "sent": 1000 } } })
+        };
+        let lat = |p50: f64, p99: f64| json!({ "median": { "p50_us": p50, "p99_us": p99 } });
+        let all = json!({
+            "mode": "quick", "reps": 1, "machine": {}, "scale": [],
+            "results": [
+                { "case": "push", "impl": "courier", "result": thr(3e6, 0.001) },
+                { "case": "push", "impl": "libzmq", "result": thr(1e6, 0.002) },
+                { "case": "fanout", "subscribers": 10, "impl": "courier", "result": thr(1.2e6, 0.001) },
+                { "case": "fanout", "subscribers": 10, "impl": "libzmq", "result": thr(1e6, 0.001) },
+                { "case": "fanout", "subscribers": 10, "impl": "zmqrs", "result": { "error": "boom" } },
+                { "case": "reqrep", "impl": "courier", "result": lat(100.0, 300.0) },
+                { "case": "reqrep", "impl": "libzmq", "result": lat(80.0, 200.0) },
+                { "case": "reqrep-baseline", "impl": "courier", "result": lat(110.0, 250.0) },
+            ],
+        });
+        let md = markdown(&all);
+        assert!(
+            md.contains("| throughput | 3.00 M msg/s | 1.00 M msg/s | n/a | 3.00x | – |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| CPU per message (µs) | 2.00 | 4.00 | n/a | 0.50x | – |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("**Fan-out**: one PUB process, 10 SUB sockets"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| share delivered | 50.0% | 50.0% | FAILED (boom) | 1.00x | – |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| RTT p50 | 100.0 µs | 80.0 µs | n/a | 1.25x | – |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| PUSH/PULL 64 B >= 1.5x libzmq | 3.00x (3.00 M vs 1.00 M msg/s) | **yes** |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| fan-out (delivered) 64 B >= 1.5x libzmq | 1.20x (1.20 M vs 1.00 M msg/s) | no |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| REQ/REP RTT <= DEALER/ROUTER's | p50 100.0 vs 110.0 µs (0.91x); p99 300.0 vs 250.0 µs (1.20x) | **yes** |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn a_target_without_libzmq_figures_is_not_measured() {
+        let all = json!({
+            "mode": "quick", "reps": 1, "machine": {}, "scale": [],
+            "results": [
+                { "case": "push", "impl": "courier", "result": { "median": { "msg_per_s": 1e6 } } },
+                { "case": "push", "impl": "libzmq", "result": { "error": "boom" } },
+            ],
+        });
+        let md = markdown(&all);
+        assert!(
+            md.contains("| PUSH/PULL 64 B >= 1.5x libzmq | – (needs courier and libzmq figures) | not measured |"),
             "{md}"
         );
     }

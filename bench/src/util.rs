@@ -16,6 +16,13 @@ pub const ACK: &[u8] = b"ACK";
 pub const WARM: &[u8] = b"WARM";
 /// The one large message.
 pub const BIG: &[u8] = b"BIG";
+/// The driver's word (a line on a `fan-pub`'s standard input) that every subscriber is in:
+/// the timed part starts.
+pub const GO: &str = "GO";
+/// What a `fan-sub` prints once every one of its SUB sockets has received a message.
+pub const SUBSCRIBED: &str = "SUBSCRIBED";
+/// How many SUB sockets the fan-out case runs.
+pub const FANOUT_SUBSCRIBERS: usize = 10;
 
 /// `--name value` flags and `--switch` switches, in any order.
 #[derive(Debug, Default, Clone)]
@@ -155,6 +162,64 @@ pub fn with_process_stats(mut v: Value) -> Value {
         );
     }
     v
+}
+
+/// What the driver has said on a `fan-pub`'s standard input: `GO` (start the timed part),
+/// then the end of input (stop repeating `END`).
+#[derive(Debug, Default)]
+pub struct DriverSignals {
+    go: std::sync::atomic::AtomicBool,
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl DriverSignals {
+    /// Watches standard input on a thread of its own.
+    pub fn watch_stdin() -> std::sync::Arc<DriverSignals> {
+        let signals = std::sync::Arc::new(DriverSignals::default());
+        let s = std::sync::Arc::clone(&signals);
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::stdin().lock().lines() {
+                match line {
+                    Ok(l) if l.trim() == GO => {
+                        s.go.store(true, std::sync::atomic::Ordering::Release);
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            s.done.store(true, std::sync::atomic::Ordering::Release);
+        });
+        signals
+    }
+
+    /// Whether `GO` has come.
+    pub fn go(&self) -> bool {
+        self.go.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether standard input has ended.
+    pub fn done(&self) -> bool {
+        self.done.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+/// The result of a `fan-sub`: messages received by each SUB socket (the one that started the
+/// clock not counted), their body bytes, and the time from the first `DATA` any of them
+/// received to the last `END`.
+pub fn fanout_result(per_sub: &[u64], body_bytes: u64, secs: f64) -> Value {
+    let msgs: u64 = per_sub.iter().sum();
+    let rate = if secs > 0.0 { msgs as f64 / secs } else { 0.0 };
+    serde_json::json!({
+        "subscribers": per_sub.len(),
+        "msgs": msgs,
+        "body_bytes": body_bytes,
+        "secs": secs,
+        "msg_per_s": rate,
+        "mb_per_s": if secs > 0.0 { body_bytes as f64 / secs / 1e6 } else { 0.0 },
+        "per_sub_min": per_sub.iter().min().copied().unwrap_or(0),
+        "per_sub_max": per_sub.iter().max().copied().unwrap_or(0),
+    })
 }
 
 /// Tells the driver where a binding peer listens (first line of its output).

@@ -27,6 +27,7 @@ use courier_proto::socket_type::SocketType;
 
 pub mod curve;
 pub mod plain;
+pub mod publisher;
 
 /// pyzmq's captured greetings and READY commands (see `crates/proto/tests/vectors`).
 pub mod vectors {
